@@ -1,0 +1,22 @@
+"""fastrelu: the fastest, most trustworthy ReLU for CPU arrays.
+
+ReLU ``f(x) = 0 if x <= 0 else x``, its gradient and the fused backward, for
+NumPy arrays of every float and integer dtype, with SIMD kernels picked for the
+CPU at import and threads for large arrays.
+"""
+from fastrelu._config import (get_num_threads, num_threads, set_num_threads,
+                              show_config)
+from fastrelu._core import relu, relu_, relu_backward, relu_grad
+from fastrelu._version import __version__
+
+__all__ = [
+    "__version__",
+    "get_num_threads",
+    "num_threads",
+    "relu",
+    "relu_",
+    "relu_backward",
+    "relu_grad",
+    "set_num_threads",
+    "show_config",
+]

@@ -1,0 +1,103 @@
+"""Thread control and build information."""
+import contextlib
+import operator
+import sys
+
+import numpy as np
+
+from fastrelu import _core
+from fastrelu._version import __version__
+
+
+def get_num_threads():
+    """Number of threads a large call uses.
+
+    The value set with `set_num_threads`, or else OpenMP's current maximum,
+    which follows ``OMP_NUM_THREADS`` and ``threadpoolctl.threadpool_limits``.
+    Calls below about 1 MiB always run on the calling thread, and a call made
+    while another one holds the thread team runs on its own thread.
+
+    Examples
+    --------
+    >>> import fastrelu
+    >>> fastrelu.get_num_threads() >= 1
+    True
+    """
+    return _core.get_num_threads()
+
+
+def set_num_threads(n):
+    """Set the number of threads for large calls; returns the previous setting.
+
+    Parameters
+    ----------
+    n : int or None
+        A positive number of threads, or None to follow OpenMP again
+        (``OMP_NUM_THREADS``, ``threadpoolctl``).
+
+    Returns
+    -------
+    int or None
+        The previous setting (None if it followed OpenMP).
+
+    Results are bit-identical for every thread count.
+
+    Examples
+    --------
+    >>> import fastrelu
+    >>> previous = fastrelu.set_num_threads(1)
+    >>> fastrelu.get_num_threads()
+    1
+    >>> fastrelu.set_num_threads(previous)
+    1
+    """
+    if n is not None:
+        if isinstance(n, bool):
+            raise TypeError("set_num_threads() takes an int or None, not bool")
+        n = operator.index(n)
+        if n < 1:
+            raise ValueError(f"set_num_threads(): n must be >= 1 or None, got {n}")
+    return _core.swap_threads(0 if n is None else n) or None
+
+
+@contextlib.contextmanager
+def num_threads(n):
+    """Context manager: use ``n`` threads (or None: OpenMP's) inside the block.
+
+    Examples
+    --------
+    >>> import numpy as np, fastrelu
+    >>> with fastrelu.num_threads(1):
+    ...     fastrelu.get_num_threads()
+    1
+    """
+    previous = set_num_threads(n)
+    try:
+        yield
+    finally:
+        set_num_threads(previous)
+
+
+def show_config(file=None):
+    """Print the build and runtime configuration: versions, compiler, the
+    instruction-set level in use, and the thread settings.
+
+    Examples
+    --------
+    >>> import fastrelu
+    >>> fastrelu.show_config()  # doctest: +SKIP
+    """
+    info = _core.build_info()
+    lines = [
+        f"fastrelu {__version__}",
+        f"  python            {sys.version.split()[0]}",
+        f"  numpy             {np.__version__}",
+        f"  compiler          {info['compiler']}",
+        f"  kernel path       {info['isa']} (flags: {info['isa_cflags'] or 'default x86-64'})",
+        f"  CPU supports      {', '.join(info['isa_levels_supported'])}",
+        "  override          FASTRELU_CPU=baseline|avx2|avx512",
+        f"  threads           {info['num_threads']} (OpenMP; parallel above "
+        f"{info['parallel_min_bytes']} bytes)",
+        f"  streaming stores  above {info['stream_min_bytes']} bytes",
+    ]
+    print("\n".join(lines), file=file)

@@ -1,0 +1,632 @@
+"""Compiled core: the dtype table, the instruction-set and thread dispatch, the
+contiguous fast path of every public function, and the ufuncs.
+
+A call on an exact, aligned, native-byte-order, contiguous ndarray of a
+supported dtype goes straight from the argument check to the kernel (~0.1 us of
+overhead). Anything else -- array-likes, views with strides, byte-swapped data,
+partially overlapping ``out``, every error -- goes to ``fastrelu._api``, which
+validates in Python and runs the ufuncs defined here over the same kernels.
+"""
+cimport numpy as cnp
+from numpy cimport (ndarray, npy_intp, PyArray_DATA, PyArray_DIMS, PyArray_FLAGS,
+                    PyArray_ISNOTSWAPPED, PyArray_NDIM, PyArray_SIZE, PyArray_TYPE)
+from cpython.pycapsule cimport PyCapsule_GetPointer
+from cython.parallel cimport prange
+from libc.string cimport memcpy, memcmp
+cimport openmp
+
+from fastrelu._kernels cimport (unary_fn, binary_fn, kernel_table_t,
+                                C_INT8, C_INT16, C_INT32, C_INT64, C_UINT8)
+
+import importlib
+import os
+import sys
+import warnings
+
+import numpy as np
+
+cnp.import_array()
+cnp.import_ufunc()
+
+
+cdef extern from "numpy/arrayobject.h":
+    # ``descr=NULL`` takes the prototype's dtype; a new C- or F-ordered array.
+    object new_like "PyArray_NewLikeArray" (ndarray prototype, cnp.NPY_ORDER order,
+                                            void *descr, int subok)
+    enum:
+        NPY_NTYPES_LEGACY
+
+cdef extern from "numpy/ufuncobject.h":
+    ctypedef void (*PyUFuncGenericFunction)(char **args, const npy_intp *dims,
+                                            const npy_intp *steps, void *data) noexcept nogil
+    object new_ufunc "PyUFunc_FromFuncAndData" (
+        PyUFuncGenericFunction *funcs, void **data, char *types, int ntypes, int nin, int nout,
+        int identity, const char *name, const char *doc, int unused)
+    enum:
+        PyUFunc_None
+
+cdef extern from *:
+    """
+    /* Instruction-set level of this CPU (the OS must also save the registers,
+       which libgcc's __builtin_cpu_supports checks): 0 baseline, 1 AVX2, 2 AVX-512. */
+    static int fr_cpu_level(void)
+    {
+    #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+                && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+            return 2;
+        if (__builtin_cpu_supports("avx2"))
+            return 1;
+    #endif
+        return 0;
+    }
+
+    /* One team of worker threads for the whole process: a call that finds it
+       busy (another Python thread, or a caller already inside a thread pool)
+       runs on its own thread instead of oversubscribing the cores. */
+    static int fr_team_busy = 0;
+    static inline int fr_team_acquire(void)
+    {
+        return __atomic_exchange_n(&fr_team_busy, 1, __ATOMIC_ACQUIRE) == 0;
+    }
+    static inline void fr_team_release(void)
+    {
+        __atomic_store_n(&fr_team_busy, 0, __ATOMIC_RELEASE);
+    }
+
+    #if defined(__clang__)
+    static const char *fr_compiler_version = "clang " __VERSION__;
+    #elif defined(__GNUC__)
+    static const char *fr_compiler_version = "gcc " __VERSION__;
+    #else
+    static const char *fr_compiler_version = "unknown";
+    #endif
+    """
+    int fr_cpu_level() noexcept nogil
+    bint fr_team_acquire() noexcept nogil
+    void fr_team_release() noexcept nogil
+    const char *fr_compiler_version
+
+
+# --- the dtype table: one row per NumPy type number ------------------------------
+
+ctypedef struct dtype_kernels_t:
+    unary_fn relu              # NULL: dtype not supported
+    unary_fn relu_stream
+    unary_fn grad
+    binary_fn backward
+    npy_intp itemsize
+    cnp.npy_int64 consts[3]    # {NEG, POS, ONE} in the dtype's width (see _kernels.pxi)
+
+cdef dtype_kernels_t KERNELS[NPY_NTYPES_LEGACY]
+
+#: The dtypes the kernels accept, in native byte order: every integer type
+#: number (the platform aliases such as ``longlong`` included) and the floats.
+SUPPORTED_DTYPES = tuple({dt.num: dt for dt in map(np.dtype, np.typecodes["AllInteger"] + "efd")}.values())
+
+
+def _consts(dt):
+    """{NEG, POS, ONE} of ``dt`` as bytes of its integer carrier (_kernels.pxi)."""
+    if dt.kind == "f":
+        values = np.array([-np.inf, np.inf, 1], dtype=dt)
+    else:
+        values = np.array([0, np.iinfo(dt).max, 1], dtype=dt)
+    return values.tobytes()
+
+
+cdef void _fill_table(const kernel_table_t *t) except *:
+    cdef dtype_kernels_t *row
+    cdef bytes consts
+    cdef int carrier
+    for dt in SUPPORTED_DTYPES:
+        carrier = {1: C_INT8, 2: C_INT16, 4: C_INT32, 8: C_INT64}[dt.itemsize]
+        if dt.kind == "u":
+            carrier += C_UINT8
+        row = &KERNELS[dt.num]
+        row.relu = t.relu[carrier]
+        row.relu_stream = t.relu_stream[carrier]
+        row.grad = t.grad[carrier]
+        row.backward = t.backward[carrier]
+        row.itemsize = dt.itemsize
+        consts = _consts(dt)
+        memcpy(row.consts, <const char *>consts, len(consts))
+
+
+# --- instruction-set level ---------------------------------------------------------
+
+ISA_LEVELS = ("baseline", "avx2", "avx512")
+
+
+def _choose_isa():
+    """The best level this CPU runs, or a lower one forced by FASTRELU_CPU."""
+    best = fr_cpu_level()
+    forced = os.environ.get("FASTRELU_CPU", "").strip().lower()
+    if not forced:
+        return ISA_LEVELS[best]
+    if forced not in ISA_LEVELS:
+        warnings.warn(f"FASTRELU_CPU={forced!r} is not one of {ISA_LEVELS}; ignored",
+                      RuntimeWarning, stacklevel=2)
+        return ISA_LEVELS[best]
+    if ISA_LEVELS.index(forced) > best:
+        warnings.warn(f"FASTRELU_CPU={forced!r}: this CPU does not support it; using "
+                      f"{ISA_LEVELS[best]!r}", RuntimeWarning, stacklevel=2)
+        return ISA_LEVELS[best]
+    return forced
+
+
+def supported_isa_levels():
+    """The instruction-set levels this CPU can run, lowest first."""
+    return ISA_LEVELS[:fr_cpu_level() + 1]
+
+
+cdef kernel_table_t TABLE
+
+
+cdef void _load_isa(str level) except *:
+    global TABLE
+    module = importlib.import_module(f"fastrelu._kernels_{level}")
+    TABLE = (<kernel_table_t *>PyCapsule_GetPointer(module.kernel_table(),
+                                                   b"fastrelu.kernel_table"))[0]
+    _fill_table(&TABLE)
+
+
+ISA = _choose_isa()
+_load_isa(ISA)
+
+
+# --- threads -------------------------------------------------------------------------
+
+# Below these sizes the extra work does not pay (measured; see docs/performance.rst).
+cdef npy_intp NOGIL_MIN_BYTES = 1 << 15      # release the GIL
+cdef npy_intp PARALLEL_MIN_BYTES = 1 << 20   # split across threads
+cdef npy_intp STREAM_MIN_BYTES = 1 << 24     # non-temporal stores (out-of-place relu)
+cdef npy_intp CHUNK_ALIGN_BYTES = 4096       # thread chunks start on a page
+
+cdef int _threads = 0                        # 0: follow OpenMP (OMP_NUM_THREADS, threadpoolctl)
+
+
+def get_num_threads():
+    """Number of threads a large call uses (the ``set_num_threads`` value, or
+    else OpenMP's current maximum, which follows ``OMP_NUM_THREADS`` and
+    ``threadpoolctl.threadpool_limits``)."""
+    return _threads if _threads > 0 else openmp.omp_get_max_threads()
+
+
+def swap_threads(int n):
+    """Set the thread count (0: follow OpenMP) and return the previous one."""
+    global _threads
+    previous, _threads = _threads, n
+    return previous
+
+
+cdef inline int _team_size(npy_intp nbytes) noexcept nogil:
+    """Threads for a call of ``nbytes`` output bytes; >1 means the team is held."""
+    cdef int nt
+    if nbytes < PARALLEL_MIN_BYTES:
+        return 1
+    nt = _threads if _threads > 0 else openmp.omp_get_max_threads()
+    # every thread gets at least half the threshold
+    nt = <int>min(<npy_intp>nt, 2 * nbytes // PARALLEL_MIN_BYTES)
+    if nt <= 1 or openmp.omp_in_parallel() or not fr_team_acquire():
+        return 1
+    return nt
+
+
+# --- one call: the kernel, its operands, and how to split it ------------------------
+
+ctypedef struct call_t:
+    unary_fn unary             # exactly one of unary / binary is set
+    unary_fn unary_stream      # streaming variant of ``unary``, or NULL
+    binary_fn binary
+    const void *consts
+    const char *a              # x (unary) or grad_output (binary)
+    const char *b              # x (binary)
+    char *out
+    npy_intp sa, sb, so        # byte strides
+    npy_intp itemsize
+
+
+cdef inline void _run_chunk(const call_t *k, npy_intp start, npy_intp stop) noexcept nogil:
+    if start >= stop:
+        return
+    if k.binary != NULL:
+        k.binary(k.a + start * k.sa, k.sa, k.b + start * k.sb, k.sb,
+                 k.out + start * k.so, k.so, stop - start, k.consts)
+    else:
+        k.unary(k.a + start * k.sa, k.sa, k.out + start * k.so, k.so,
+                stop - start, k.consts)
+
+
+cdef void _execute(call_t *k, npy_intp n) noexcept nogil:
+    """Run ``k`` over n elements: streaming stores and threads when large."""
+    cdef npy_intp nbytes = n * k.itemsize, per, align
+    cdef int nt, t
+    if (k.unary_stream != NULL and nbytes >= STREAM_MIN_BYTES and k.a != k.out
+            and k.sa == k.itemsize and k.so == k.itemsize):
+        k.unary = k.unary_stream
+    nt = _team_size(nbytes)
+    if nt <= 1:
+        _run_chunk(k, 0, n)
+        return
+    align = CHUNK_ALIGN_BYTES // k.itemsize
+    per = ((n + nt - 1) // nt + align - 1) // align * align
+    for t in prange(nt, num_threads=nt, schedule="static"):
+        _run_chunk(k, t * per, min(n, (t + 1) * per))
+    fr_team_release()
+
+
+cdef inline void _execute_gil(call_t *k, npy_intp n):
+    if n * k.itemsize >= NOGIL_MIN_BYTES:
+        with nogil:
+            _execute(k, n)
+    else:
+        _run_chunk(k, 0, n)
+
+
+cdef inline void _set_unary(call_t *k, const dtype_kernels_t *d, unary_fn fn,
+                            unary_fn stream, const char *x, npy_intp sx,
+                            char *out, npy_intp so) noexcept nogil:
+    k.unary = fn
+    k.unary_stream = stream
+    k.binary = NULL
+    k.consts = <const void *>d.consts
+    k.a = x
+    k.sa = sx
+    k.b = NULL
+    k.sb = 0
+    k.out = out
+    k.so = so
+    k.itemsize = d.itemsize
+
+
+cdef inline void _set_binary(call_t *k, const dtype_kernels_t *d, const char *g,
+                             npy_intp sg, const char *x, npy_intp sx,
+                             char *out, npy_intp so) noexcept nogil:
+    k.unary = NULL
+    k.unary_stream = NULL
+    k.binary = d.backward
+    k.consts = <const void *>d.consts
+    k.a = g
+    k.sa = sg
+    k.b = x
+    k.sb = sx
+    k.out = out
+    k.so = so
+    k.itemsize = d.itemsize
+
+
+# --- the contiguous fast path ---------------------------------------------------------
+
+cdef enum:
+    CONTIGUOUS = cnp.NPY_ARRAY_C_CONTIGUOUS | cnp.NPY_ARRAY_F_CONTIGUOUS
+
+
+cdef inline const dtype_kernels_t *_fast_kernels(object x) noexcept:
+    """The kernels for ``x`` if the fast path can take it as input, else NULL."""
+    cdef ndarray a
+    cdef int flags, t
+    if type(x) is not ndarray:
+        return NULL
+    a = <ndarray>x
+    flags = PyArray_FLAGS(a)
+    if not (flags & cnp.NPY_ARRAY_ALIGNED) or not (flags & CONTIGUOUS):
+        return NULL
+    t = PyArray_TYPE(a)
+    if t < 0 or t >= NPY_NTYPES_LEGACY or KERNELS[t].relu == NULL:
+        return NULL
+    if not PyArray_ISNOTSWAPPED(a):
+        return NULL
+    return &KERNELS[t]
+
+
+cdef inline bint _same_layout(ndarray a, ndarray b) noexcept:
+    """Same type, shape and contiguous element order (so the same flat index)."""
+    cdef int fa = PyArray_FLAGS(a), fb = PyArray_FLAGS(b), nd = PyArray_NDIM(a)
+    if PyArray_TYPE(a) != PyArray_TYPE(b) or nd != PyArray_NDIM(b):
+        return False
+    if memcmp(PyArray_DIMS(a), PyArray_DIMS(b), nd * sizeof(npy_intp)) != 0:
+        return False
+    return bool(fa & fb & CONTIGUOUS)
+
+
+cdef inline bint _apart_or_same(ndarray a, ndarray b, npy_intp nbytes) noexcept:
+    """The memory of a and b is either disjoint or exactly the same."""
+    cdef char *pa = <char *>PyArray_DATA(a)
+    cdef char *pb = <char *>PyArray_DATA(b)
+    return pa == pb or pa + nbytes <= pb or pb + nbytes <= pa
+
+
+cdef inline bint _fast_out(object out, ndarray x, object g, npy_intp itemsize) noexcept:
+    """``out`` can take the fast path's result for input x (and g)."""
+    cdef ndarray o
+    cdef npy_intp nbytes = PyArray_SIZE(x) * itemsize
+    if type(out) is not ndarray:
+        return False
+    o = <ndarray>out
+    if (PyArray_FLAGS(o) & (cnp.NPY_ARRAY_WRITEABLE | cnp.NPY_ARRAY_ALIGNED)
+            != (cnp.NPY_ARRAY_WRITEABLE | cnp.NPY_ARRAY_ALIGNED)):
+        return False
+    if not PyArray_ISNOTSWAPPED(o) or not _same_layout(x, o):
+        return False
+    if not _apart_or_same(x, o, nbytes):
+        return False
+    return g is None or _apart_or_same(<ndarray>g, o, nbytes)
+
+
+from fastrelu import _api   # the general path; it uses the ufuncs defined below
+
+
+def relu(x, /, out=None):
+    """Rectified linear unit, elementwise: ``x`` where ``x > 0``, else 0.
+
+    Parameters
+    ----------
+    x : array_like
+        Input of a supported dtype: float16, float32, float64, (u)int8, (u)int16,
+        (u)int32 or (u)int64. Any shape, layout and byte order.
+    out : ndarray, optional
+        Writable array of ``x``'s shape and dtype to store the result in. May be
+        ``x`` itself; any other overlap with ``x`` is resolved by copying.
+
+    Returns
+    -------
+    ndarray
+        The result, of ``x``'s dtype and shape (``out`` when given).
+
+    Raises
+    ------
+    TypeError
+        Unsupported dtype, or ``out`` not an ndarray or of another dtype.
+    ValueError
+        ``out`` of another shape, or read-only.
+
+    Notes
+    -----
+    Equivalent NumPy: ``np.where(x > 0, x, 0)``, except that NaN is kept (with
+    its payload) and the result is never ``-0.0``. Exactly:
+    ``0 if x <= 0 else x`` (so NaN -> NaN, -0.0 -> +0.0, -inf -> 0).
+
+    Examples
+    --------
+    >>> import numpy as np, fastrelu
+    >>> fastrelu.relu(np.array([-2.0, -0.0, 0.5, np.nan]))
+    array([0. , 0. , 0.5, nan])
+    """
+    cdef const dtype_kernels_t *d = _fast_kernels(x)
+    cdef call_t k
+    if d == NULL:
+        return _api.relu(x, out)
+    if out is None:
+        out = new_like(<ndarray>x, cnp.NPY_KEEPORDER, NULL, 0)
+    elif not _fast_out(out, <ndarray>x, None, d.itemsize):
+        return _api.relu(x, out)
+    _set_unary(&k, d, d.relu, d.relu_stream, <char *>PyArray_DATA(<ndarray>x), d.itemsize,
+               <char *>PyArray_DATA(<ndarray>out), d.itemsize)
+    _execute_gil(&k, PyArray_SIZE(<ndarray>x))
+    return out
+
+
+def relu_(x, /):
+    """Rectified linear unit, in place: ``x[...] = relu(x)``; returns ``x``.
+
+    Parameters
+    ----------
+    x : ndarray
+        Writable array of a supported dtype (see `relu`); any view, contiguous or
+        strided, in any byte order.
+
+    Returns
+    -------
+    ndarray
+        ``x`` itself.
+
+    Raises
+    ------
+    TypeError
+        ``x`` is not an ndarray, or of an unsupported dtype.
+    ValueError
+        ``x`` is read-only.
+
+    Examples
+    --------
+    >>> import numpy as np, fastrelu
+    >>> a = np.array([-1, 0, 3], dtype=np.int8)
+    >>> fastrelu.relu_(a) is a, a
+    (True, array([0, 0, 3], dtype=int8))
+    """
+    cdef const dtype_kernels_t *d = _fast_kernels(x)
+    cdef call_t k
+    if d == NULL or not (PyArray_FLAGS(<ndarray>x) & cnp.NPY_ARRAY_WRITEABLE):
+        return _api.relu_(x)
+    _set_unary(&k, d, d.relu, NULL, <char *>PyArray_DATA(<ndarray>x), d.itemsize,
+               <char *>PyArray_DATA(<ndarray>x), d.itemsize)
+    _execute_gil(&k, PyArray_SIZE(<ndarray>x))
+    return x
+
+
+def relu_grad(x, /, out=None):
+    """Derivative of ReLU, elementwise: 1 where ``x > 0``, else 0.
+
+    Parameters
+    ----------
+    x : array_like
+        Input of a supported dtype (see `relu`): the ReLU input or its output
+        (the mask is the same).
+    out : ndarray, optional
+        Writable array of ``x``'s shape and dtype for the result.
+
+    Returns
+    -------
+    ndarray
+        Ones and zeros of ``x``'s dtype (``out`` when given). The gradient at
+        exactly 0 is 0, and at NaN it is 0.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As for `relu`.
+
+    Notes
+    -----
+    Equivalent NumPy: ``(x > 0).astype(x.dtype)``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastrelu
+    >>> fastrelu.relu_grad(np.array([-1.0, 0.0, 2.0, np.nan], dtype=np.float32))
+    array([0., 0., 1., 0.], dtype=float32)
+    """
+    cdef const dtype_kernels_t *d = _fast_kernels(x)
+    cdef call_t k
+    if d == NULL:
+        return _api.relu_grad(x, out)
+    if out is None:
+        out = new_like(<ndarray>x, cnp.NPY_KEEPORDER, NULL, 0)
+    elif not _fast_out(out, <ndarray>x, None, d.itemsize):
+        return _api.relu_grad(x, out)
+    _set_unary(&k, d, d.grad, NULL, <char *>PyArray_DATA(<ndarray>x), d.itemsize,
+               <char *>PyArray_DATA(<ndarray>out), d.itemsize)
+    _execute_gil(&k, PyArray_SIZE(<ndarray>x))
+    return out
+
+
+def relu_backward(grad_output, x, /, out=None):
+    """Fused ReLU backward in one pass: ``grad_output`` where ``x > 0``, else 0.
+
+    Parameters
+    ----------
+    grad_output : array_like
+        Gradient of the loss with respect to the ReLU output.
+    x : array_like
+        The ReLU input, or its output (the mask ``x > 0`` is the same, so a
+        forward done in place with `relu_` works). Same shape and dtype as
+        ``grad_output``.
+    out : ndarray, optional
+        Writable array of that shape and dtype for the result; may be
+        ``grad_output`` or ``x`` itself.
+
+    Returns
+    -------
+    ndarray
+        The gradient with respect to the ReLU input (``out`` when given).
+
+    Raises
+    ------
+    TypeError
+        Unsupported dtype, ``grad_output`` and ``x`` of different dtypes, or a
+        bad ``out``.
+    ValueError
+        ``grad_output`` and ``x`` of different shapes, or a bad ``out``.
+
+    Notes
+    -----
+    A selection, not a product: where ``x <= 0`` (or NaN) the result is exactly
+    0 even if the gradient is inf or NaN. Equivalent NumPy:
+    ``np.where(x > 0, grad_output, 0)``; unlike ``grad_output * (x > 0)`` it
+    makes one pass and no temporary.
+
+    Examples
+    --------
+    >>> import numpy as np, fastrelu
+    >>> g = np.array([10.0, np.inf, 30.0])
+    >>> fastrelu.relu_backward(g, np.array([1.0, -1.0, 0.0]))
+    array([10.,  0.,  0.])
+    """
+    cdef const dtype_kernels_t *d = _fast_kernels(x)
+    cdef call_t k
+    if (d == NULL or _fast_kernels(grad_output) == NULL
+            or not _same_layout(<ndarray>x, <ndarray>grad_output)):
+        return _api.relu_backward(grad_output, x, out)
+    if out is None:
+        out = new_like(<ndarray>x, cnp.NPY_KEEPORDER, NULL, 0)
+    elif not _fast_out(out, <ndarray>x, grad_output, d.itemsize):
+        return _api.relu_backward(grad_output, x, out)
+    _set_binary(&k, d, <char *>PyArray_DATA(<ndarray>grad_output), d.itemsize,
+                <char *>PyArray_DATA(<ndarray>x), d.itemsize,
+                <char *>PyArray_DATA(<ndarray>out), d.itemsize)
+    _execute_gil(&k, PyArray_SIZE(<ndarray>x))
+    return out
+
+
+# --- ufuncs: every other layout, and the NumPy protocol -------------------------------
+# NumPy's iterator hands these loops strided, broadcast, byte-swapped (buffered)
+# and overlap-resolved operands; the loops run the same kernels and threads.
+
+cdef void _relu_loop(char **args, const npy_intp *dims, const npy_intp *steps,
+                     void *data) noexcept nogil:
+    cdef const dtype_kernels_t *d = <const dtype_kernels_t *>data
+    cdef call_t k
+    _set_unary(&k, d, d.relu, d.relu_stream, args[0], steps[0], args[1], steps[1])
+    _execute(&k, dims[0])
+
+
+cdef void _grad_loop(char **args, const npy_intp *dims, const npy_intp *steps,
+                     void *data) noexcept nogil:
+    cdef const dtype_kernels_t *d = <const dtype_kernels_t *>data
+    cdef call_t k
+    _set_unary(&k, d, d.grad, NULL, args[0], steps[0], args[1], steps[1])
+    _execute(&k, dims[0])
+
+
+cdef void _backward_loop(char **args, const npy_intp *dims, const npy_intp *steps,
+                         void *data) noexcept nogil:
+    cdef const dtype_kernels_t *d = <const dtype_kernels_t *>data
+    cdef call_t k
+    _set_binary(&k, d, args[0], steps[0], args[1], steps[1], args[2], steps[2])
+    _execute(&k, dims[0])
+
+
+cdef enum:
+    MAX_LOOPS = 16   # len(SUPPORTED_DTYPES) is 13 on common platforms
+
+cdef PyUFuncGenericFunction _relu_funcs[MAX_LOOPS]
+cdef PyUFuncGenericFunction _grad_funcs[MAX_LOOPS]
+cdef PyUFuncGenericFunction _backward_funcs[MAX_LOOPS]
+cdef void *_loop_data[MAX_LOOPS]
+cdef char _unary_types[2 * MAX_LOOPS]
+cdef char _binary_types[3 * MAX_LOOPS]
+
+
+cdef object _make_ufuncs():
+    cdef int i, ntypes = len(SUPPORTED_DTYPES)
+    assert ntypes <= MAX_LOOPS
+    for i, dt in enumerate(SUPPORTED_DTYPES):
+        num = dt.num
+        _relu_funcs[i] = _relu_loop
+        _grad_funcs[i] = _grad_loop
+        _backward_funcs[i] = _backward_loop
+        _loop_data[i] = &KERNELS[num]
+        _unary_types[2 * i] = _unary_types[2 * i + 1] = num
+        _binary_types[3 * i] = _binary_types[3 * i + 1] = _binary_types[3 * i + 2] = num
+    return (
+        new_ufunc(_relu_funcs, _loop_data, _unary_types, ntypes, 1, 1, PyUFunc_None,
+                  b"relu", b"relu(x, /, out=None, ...)\n\nReLU as a NumPy ufunc: "
+                  b"0 if x <= 0 else x (NaN kept, -0.0 -> +0.0).", 0),
+        new_ufunc(_grad_funcs, _loop_data, _unary_types, ntypes, 1, 1, PyUFunc_None,
+                  b"relu_grad", b"relu_grad(x, /, out=None, ...)\n\nReLU derivative "
+                  b"as a NumPy ufunc: 1 where x > 0, else 0.", 0),
+        new_ufunc(_backward_funcs, _loop_data, _binary_types, ntypes, 2, 1,
+                  PyUFunc_None, b"relu_backward",
+                  b"relu_backward(grad_output, x, /, out=None, ...)\n\nFused ReLU "
+                  b"backward as a NumPy ufunc: grad_output where x > 0, else 0.", 0),
+    )
+
+
+ufunc_relu, ufunc_relu_grad, ufunc_relu_backward = _make_ufuncs()
+
+
+# --- build information ----------------------------------------------------------------
+
+def build_info():
+    """What this build is and what it runs: a dict (see ``fastrelu.show_config``)."""
+    return {
+        "isa": TABLE.isa.decode(),
+        "isa_cflags": TABLE.cflags.decode(),
+        "isa_levels_supported": supported_isa_levels(),
+        "compiler": fr_compiler_version.decode(),
+        "openmp": True,
+        "num_threads": get_num_threads(),
+        "parallel_min_bytes": PARALLEL_MIN_BYTES,
+        "stream_min_bytes": STREAM_MIN_BYTES,
+    }

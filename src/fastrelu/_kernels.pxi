@@ -1,0 +1,179 @@
+# The typed loops, written once. Included by _kernels_baseline.pyx,
+# _kernels_avx2.pyx and _kernels_avx512.pyx, which setup.py compiles with the
+# instruction-set flags of their level (FASTRELU_ISA / FASTRELU_ISA_CFLAGS).
+#
+# Why the loops work on integer bits, also for floats
+# ---------------------------------------------------
+# A float's IEEE-754 bits, read as a signed integer of the same width, order the
+# values so that one integer comparison decides ReLU:
+#
+#   * every negative non-NaN float (-0.0 .. -inf) lies at or below the bits of
+#     -inf (0xff800000 for float32), because the sign bit makes it negative;
+#   * negative-signed NaNs lie above that (their mantissa is non-zero);
+#   * +0.0, positive numbers, +inf and positive NaNs are >= 0.
+#
+# So ``relu = 0 if bits <= NEG else bits`` with NEG = bits(-inf) for floats and
+# NEG = 0 for integers, and ``x > 0`` is ``0 < bits <= POS`` with
+# POS = bits(+inf) (or the integer maximum). This gives, for every dtype:
+#   - NaN kept with its payload, -0.0 -> +0.0, -inf -> 0, subnormals kept (also
+#     when another library has set the FPU's denormals-are-zero flag);
+#   - no floating-point instruction at all: no FP exception flags (so NumPy
+#     never warns), no dependence on the FP environment;
+#   - float16 at full SIMD speed without F16C;
+#   - compare + select that GCC vectorizes at -O3 for every width.
+#
+# The per-dtype constants reach the kernels as ``c = {NEG, POS, ONE}`` (ONE is
+# the bits of 1 in that dtype, for the gradient); ``_core`` owns them.
+from libc.stdint cimport (int8_t, int16_t, int32_t, int64_t,
+                          uint8_t, uint16_t, uint32_t, uint64_t)
+from cpython.pycapsule cimport PyCapsule_New
+from numpy cimport npy_intp
+
+from fastrelu._kernels cimport (
+    unary_fn, binary_fn, kernel_table_t,
+    C_INT8, C_INT16, C_INT32, C_INT64, C_UINT8, C_UINT16, C_UINT32, C_UINT64,
+)
+
+cdef extern from *:
+    const char *FASTRELU_ISA
+    const char *FASTRELU_ISA_CFLAGS
+
+cdef extern from "_stream.h":
+    enum: FR_STREAM_BLOCK
+    void fr_stream_block(void *dst, const void *src) noexcept nogil
+    void fr_stream_fence() noexcept nogil
+
+ctypedef fused bits_t:
+    int8_t
+    int16_t
+    int32_t
+    int64_t
+    uint8_t
+    uint16_t
+    uint32_t
+    uint64_t
+
+cdef enum:
+    NEG = 0
+    POS = 1
+    ONE = 2
+
+
+cdef inline const bits_t *at(const bits_t *p, npy_intp stride, npy_intp i) noexcept nogil:
+    return <const bits_t *>(<const char *>p + i * stride)
+
+
+cdef inline bits_t *at_mut(bits_t *p, npy_intp stride, npy_intp i) noexcept nogil:
+    return <bits_t *>(<char *>p + i * stride)
+
+
+# --- relu ---------------------------------------------------------------------
+
+cdef void relu_kernel(const bits_t *x, npy_intp sx, bits_t *out, npy_intp so,
+                      npy_intp n, const bits_t *c) noexcept nogil:
+    cdef bits_t neg = c[NEG], v
+    cdef npy_intp i
+    if sx == sizeof(bits_t) and so == sizeof(bits_t):
+        for i in range(n):
+            out[i] = 0 if x[i] <= neg else x[i]
+    elif so == sizeof(bits_t):
+        # strided view into a fresh (contiguous) output: the common x[::k] case
+        for i in range(n):
+            v = at(x, sx, i)[0]
+            out[i] = 0 if v <= neg else v
+    else:
+        for i in range(n):
+            v = at(x, sx, i)[0]
+            at_mut(out, so, i)[0] = 0 if v <= neg else v
+
+
+cdef void relu_stream_kernel(const bits_t *x, npy_intp sx, bits_t *out, npy_intp so,
+                             npy_intp n, const bits_t *c) noexcept nogil:
+    # Contiguous, non-aliased arrays only (the dispatcher checks): a scalar peel
+    # up to a 64-byte boundary of ``out``, then 64-byte blocks computed into
+    # registers and streamed past the caches, then the tail.
+    cdef bits_t neg = c[NEG]
+    cdef bits_t block[FR_STREAM_BLOCK]    # large enough for every width
+    cdef npy_intp per_block = FR_STREAM_BLOCK // sizeof(bits_t)
+    cdef npy_intp i = 0, j, misaligned
+    misaligned = (<size_t>out) % FR_STREAM_BLOCK
+    if misaligned:
+        i = min(n, <npy_intp>((FR_STREAM_BLOCK - misaligned) // sizeof(bits_t)))
+        relu_kernel(x, sx, out, so, i, c)
+    while i + per_block <= n:
+        for j in range(per_block):
+            block[j] = 0 if x[i + j] <= neg else x[i + j]
+        fr_stream_block(&out[i], block)
+        i += per_block
+    fr_stream_fence()
+    relu_kernel(x + i, sx, out + i, so, n - i, c)
+
+
+# --- gradient: ONE where x > 0, else 0 -------------------------------------
+
+cdef void grad_kernel(const bits_t *x, npy_intp sx, bits_t *out, npy_intp so,
+                      npy_intp n, const bits_t *c) noexcept nogil:
+    cdef bits_t pos = c[POS], one = c[ONE], v
+    cdef npy_intp i
+    if sx == sizeof(bits_t) and so == sizeof(bits_t):
+        for i in range(n):
+            out[i] = one if (x[i] > 0) & (x[i] <= pos) else 0
+    else:
+        for i in range(n):
+            v = at(x, sx, i)[0]
+            at_mut(out, so, i)[0] = one if (v > 0) & (v <= pos) else 0
+
+
+# --- fused backward: g where x > 0, else 0 (a selection, never g * mask) -------
+
+cdef void backward_kernel(const bits_t *g, npy_intp sg, const bits_t *x, npy_intp sx,
+                          bits_t *out, npy_intp so, npy_intp n,
+                          const bits_t *c) noexcept nogil:
+    cdef bits_t pos = c[POS], v
+    cdef npy_intp i
+    if sg == sizeof(bits_t) and sx == sizeof(bits_t) and so == sizeof(bits_t):
+        for i in range(n):
+            out[i] = g[i] if (x[i] > 0) & (x[i] <= pos) else 0
+    else:
+        for i in range(n):
+            v = at(x, sx, i)[0]
+            at_mut(out, so, i)[0] = at(g, sg, i)[0] if (v > 0) & (v <= pos) else 0
+
+
+# --- the table this module exports ---------------------------------------------
+# The casts drop the element type from the pointers: the table is indexed by
+# carrier, and _core passes each entry pointers of exactly that type.
+
+cdef kernel_table_t TABLE
+TABLE.isa = FASTRELU_ISA
+TABLE.cflags = FASTRELU_ISA_CFLAGS
+
+TABLE.relu[:] = [
+    <unary_fn>relu_kernel[int8_t], <unary_fn>relu_kernel[int16_t],
+    <unary_fn>relu_kernel[int32_t], <unary_fn>relu_kernel[int64_t],
+    <unary_fn>relu_kernel[uint8_t], <unary_fn>relu_kernel[uint16_t],
+    <unary_fn>relu_kernel[uint32_t], <unary_fn>relu_kernel[uint64_t],
+]
+TABLE.relu_stream[:] = [
+    <unary_fn>relu_stream_kernel[int8_t], <unary_fn>relu_stream_kernel[int16_t],
+    <unary_fn>relu_stream_kernel[int32_t], <unary_fn>relu_stream_kernel[int64_t],
+    <unary_fn>relu_stream_kernel[uint8_t], <unary_fn>relu_stream_kernel[uint16_t],
+    <unary_fn>relu_stream_kernel[uint32_t], <unary_fn>relu_stream_kernel[uint64_t],
+]
+TABLE.grad[:] = [
+    <unary_fn>grad_kernel[int8_t], <unary_fn>grad_kernel[int16_t],
+    <unary_fn>grad_kernel[int32_t], <unary_fn>grad_kernel[int64_t],
+    <unary_fn>grad_kernel[uint8_t], <unary_fn>grad_kernel[uint16_t],
+    <unary_fn>grad_kernel[uint32_t], <unary_fn>grad_kernel[uint64_t],
+]
+TABLE.backward[:] = [
+    <binary_fn>backward_kernel[int8_t], <binary_fn>backward_kernel[int16_t],
+    <binary_fn>backward_kernel[int32_t], <binary_fn>backward_kernel[int64_t],
+    <binary_fn>backward_kernel[uint8_t], <binary_fn>backward_kernel[uint16_t],
+    <binary_fn>backward_kernel[uint32_t], <binary_fn>backward_kernel[uint64_t],
+]
+
+
+def kernel_table():
+    """The kernel table of this instruction-set level, as a PyCapsule."""
+    return PyCapsule_New(&TABLE, b"fastrelu.kernel_table", NULL)
