@@ -39,9 +39,15 @@ cdef extern from *:
     const char *FASTRELU_ISA_CFLAGS
 
 cdef extern from "_stream.h":
-    enum: FR_STREAM_BLOCK
-    void fr_stream_block(void *dst, const void *src) noexcept nogil
-    void fr_stream_fence() noexcept nogil
+    # out-of-place relu with non-temporal stores (contiguous, non-overlapping)
+    void fr_relu_stream_int8_t(const int8_t *, npy_intp, int8_t *, npy_intp, npy_intp, const int8_t *) noexcept nogil
+    void fr_relu_stream_int16_t(const int16_t *, npy_intp, int16_t *, npy_intp, npy_intp, const int16_t *) noexcept nogil
+    void fr_relu_stream_int32_t(const int32_t *, npy_intp, int32_t *, npy_intp, npy_intp, const int32_t *) noexcept nogil
+    void fr_relu_stream_int64_t(const int64_t *, npy_intp, int64_t *, npy_intp, npy_intp, const int64_t *) noexcept nogil
+    void fr_relu_stream_uint8_t(const uint8_t *, npy_intp, uint8_t *, npy_intp, npy_intp, const uint8_t *) noexcept nogil
+    void fr_relu_stream_uint16_t(const uint16_t *, npy_intp, uint16_t *, npy_intp, npy_intp, const uint16_t *) noexcept nogil
+    void fr_relu_stream_uint32_t(const uint32_t *, npy_intp, uint32_t *, npy_intp, npy_intp, const uint32_t *) noexcept nogil
+    void fr_relu_stream_uint64_t(const uint64_t *, npy_intp, uint64_t *, npy_intp, npy_intp, const uint64_t *) noexcept nogil
 
 ctypedef fused bits_t:
     int8_t
@@ -87,28 +93,6 @@ cdef void relu_kernel(const bits_t *x, npy_intp sx, bits_t *out, npy_intp so,
             at_mut(out, so, i)[0] = 0 if v <= neg else v
 
 
-cdef void relu_stream_kernel(const bits_t *x, npy_intp sx, bits_t *out, npy_intp so,
-                             npy_intp n, const bits_t *c) noexcept nogil:
-    # Contiguous, non-aliased arrays only (the dispatcher checks): a scalar peel
-    # up to a 64-byte boundary of ``out``, then 64-byte blocks computed into
-    # registers and streamed past the caches, then the tail.
-    cdef bits_t neg = c[NEG]
-    cdef bits_t block[FR_STREAM_BLOCK]    # large enough for every width
-    cdef npy_intp per_block = FR_STREAM_BLOCK // sizeof(bits_t)
-    cdef npy_intp i = 0, j, misaligned
-    misaligned = (<size_t>out) % FR_STREAM_BLOCK
-    if misaligned:
-        i = min(n, <npy_intp>((FR_STREAM_BLOCK - misaligned) // sizeof(bits_t)))
-        relu_kernel(x, sx, out, so, i, c)
-    while i + per_block <= n:
-        for j in range(per_block):
-            block[j] = 0 if x[i + j] <= neg else x[i + j]
-        fr_stream_block(&out[i], block)
-        i += per_block
-    fr_stream_fence()
-    relu_kernel(x + i, sx, out + i, so, n - i, c)
-
-
 # --- gradient: ONE where x > 0, else 0 -------------------------------------
 
 cdef void grad_kernel(const bits_t *x, npy_intp sx, bits_t *out, npy_intp so,
@@ -129,15 +113,20 @@ cdef void grad_kernel(const bits_t *x, npy_intp sx, bits_t *out, npy_intp so,
 cdef void backward_kernel(const bits_t *g, npy_intp sg, const bits_t *x, npy_intp sx,
                           bits_t *out, npy_intp so, npy_intp n,
                           const bits_t *c) noexcept nogil:
-    cdef bits_t pos = c[POS], v
+    # Both operands are loaded unconditionally: a load inside the selection
+    # would be control flow, which GCC does not vectorize for 8/16-bit types.
+    cdef bits_t pos = c[POS], v, w
     cdef npy_intp i
     if sg == sizeof(bits_t) and sx == sizeof(bits_t) and so == sizeof(bits_t):
         for i in range(n):
-            out[i] = g[i] if (x[i] > 0) & (x[i] <= pos) else 0
+            v = x[i]
+            w = g[i]
+            out[i] = w if (v > 0) & (v <= pos) else 0
     else:
         for i in range(n):
             v = at(x, sx, i)[0]
-            at_mut(out, so, i)[0] = at(g, sg, i)[0] if (v > 0) & (v <= pos) else 0
+            w = at(g, sg, i)[0]
+            at_mut(out, so, i)[0] = w if (v > 0) & (v <= pos) else 0
 
 
 # --- the table this module exports ---------------------------------------------
@@ -155,10 +144,10 @@ TABLE.relu[:] = [
     <unary_fn>relu_kernel[uint32_t], <unary_fn>relu_kernel[uint64_t],
 ]
 TABLE.relu_stream[:] = [
-    <unary_fn>relu_stream_kernel[int8_t], <unary_fn>relu_stream_kernel[int16_t],
-    <unary_fn>relu_stream_kernel[int32_t], <unary_fn>relu_stream_kernel[int64_t],
-    <unary_fn>relu_stream_kernel[uint8_t], <unary_fn>relu_stream_kernel[uint16_t],
-    <unary_fn>relu_stream_kernel[uint32_t], <unary_fn>relu_stream_kernel[uint64_t],
+    <unary_fn>fr_relu_stream_int8_t, <unary_fn>fr_relu_stream_int16_t,
+    <unary_fn>fr_relu_stream_int32_t, <unary_fn>fr_relu_stream_int64_t,
+    <unary_fn>fr_relu_stream_uint8_t, <unary_fn>fr_relu_stream_uint16_t,
+    <unary_fn>fr_relu_stream_uint32_t, <unary_fn>fr_relu_stream_uint64_t,
 ]
 TABLE.grad[:] = [
     <unary_fn>grad_kernel[int8_t], <unary_fn>grad_kernel[int16_t],

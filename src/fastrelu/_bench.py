@@ -1,0 +1,378 @@
+"""The benchmark report: ``python -m fastrelu bench`` or ``fastrelu.bench()``.
+
+Times fastrelu side by side with pure Python, NumPy and, when installed,
+PyTorch, numexpr and numba, on the same data in one process, and prints median
+time, throughput and the speed-up over NumPy, with ``np.copyto`` (one thread
+and one per core) as the physical reference: a ReLU moves the same bytes as a
+copy.
+
+Methodology: random-sign data (half negative); a warm-up call; batches sized
+to last at least ``min_batch`` seconds; the median over batches. In-place cases
+are timed on fresh copies of data that still has negatives (the copies are
+made outside the timed region).
+"""
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+import fastrelu
+from fastrelu import _core
+
+QUICK_SIZES = (10, 1_000, 100_000, 1_000_000, 10_000_000, 100_000_000)
+FULL_SIZES = (10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000)
+QUICK_DTYPES = ("float32",)
+FULL_DTYPES = ("float32", "float64", "float16", "int8", "int16", "int32", "int64")
+OPS = ("relu", "relu out=", "relu_", "relu_backward")
+PURE_PYTHON_MAX = 100_000
+
+
+# --- data -------------------------------------------------------------------------
+
+def random_signed(n, dtype, seed=0):
+    """``n`` values of ``dtype`` with random signs (about half negative)."""
+    rng = np.random.default_rng(seed)
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f":
+        return rng.standard_normal(n, dtype=np.float32).astype(dtype, copy=False)
+    hi = min(int(np.iinfo(dtype).max), 1000)
+    return rng.integers(-hi, hi, size=n, endpoint=True, dtype=dtype)
+
+
+# --- implementations: op -> impl -> (setup(x, g) -> callable, bytes moved) ------------
+
+def _pool_copy(threads):
+    pool = ThreadPoolExecutor(threads)
+
+    def copy(out, x):
+        bounds = np.linspace(0, x.size, threads + 1).astype(int)
+        list(pool.map(lambda i: np.copyto(out[bounds[i]:bounds[i + 1]],
+                                          x[bounds[i]:bounds[i + 1]]), range(threads)))
+    return copy
+
+
+def _optional(name):
+    try:
+        return __import__(name)
+    except Exception:  # not installed, or broken: it is simply not compared
+        return None
+
+
+def implementations(threads):
+    """{op: {impl: make(x, g) -> zero-argument callable}} for what is installed."""
+    torch = _optional("torch")
+    numexpr = _optional("numexpr")
+    numba = _optional("numba")
+
+    impls = {op: {} for op in OPS}
+    impls["relu"]["fastrelu"] = lambda x, g: (lambda: fastrelu.relu(x))
+    impls["relu"]["numpy"] = lambda x, g: (lambda: np.maximum(x, 0))
+    impls["relu"]["python"] = lambda x, g: _pure_python(x)
+    impls["relu out="]["fastrelu"] = lambda x, g: _with_out(x, lambda o: fastrelu.relu(x, out=o))
+    impls["relu out="]["numpy"] = lambda x, g: _with_out(x, lambda o: np.maximum(x, 0, out=o))
+    impls["relu out="]["copy"] = lambda x, g: _with_out(x, lambda o: np.copyto(o, x))
+    if threads > 1:
+        copy = _pool_copy(threads)
+        impls["relu out="][f"copy x{threads} threads"] = (
+            lambda x, g: _with_out(x, lambda o: copy(o, x)))
+    impls["relu_"]["fastrelu"] = lambda x, g: fastrelu.relu_
+    impls["relu_"]["numpy"] = lambda x, g: (lambda a: np.maximum(a, 0, out=a))
+    impls["relu_backward"]["fastrelu"] = lambda x, g: (lambda: fastrelu.relu_backward(g, x))
+    impls["relu_backward"]["numpy"] = lambda x, g: (lambda: g * (x > 0))
+
+    if torch is not None:
+        def torch_relu(x, g):
+            if x.dtype == np.float16 or x.dtype.kind == "u":
+                return None
+            t = torch.from_numpy(x)
+            return lambda: torch.relu(t)
+
+        def torch_relu_(x, g):
+            return None if x.dtype.kind == "u" else (lambda a: torch.relu_(torch.from_numpy(a)))
+
+        def torch_backward(x, g):
+            if x.dtype.kind != "f":
+                return None
+            tx, tg = torch.from_numpy(x), torch.from_numpy(g)
+            return lambda: torch.ops.aten.threshold_backward(tg, tx, 0)
+        impls["relu"]["torch"] = torch_relu
+        impls["relu_"]["torch"] = torch_relu_
+        impls["relu_backward"]["torch"] = torch_backward
+    if numexpr is not None:
+        def numexpr_relu(x, g):
+            if x.dtype.kind != "f" or x.dtype == np.float16:
+                return None
+            return lambda: numexpr.evaluate("where(x > 0, x, 0)", local_dict={"x": x})
+        impls["relu"]["numexpr"] = numexpr_relu
+    if numba is not None:
+        @numba.njit(parallel=True, cache=False)
+        def _nb(x, out):
+            for i in numba.prange(x.size):
+                v = x[i]
+                out[i] = v if v > 0 else 0
+            return out
+
+        def numba_relu(x, g):
+            if x.dtype == np.float16:
+                return None
+            _nb(x[:1], np.empty_like(x[:1]))   # compile outside the timing
+            return lambda: _nb(x, np.empty_like(x))
+        impls["relu"]["numba"] = numba_relu
+    return impls
+
+
+def _pure_python(x):
+    if x.size > PURE_PYTHON_MAX:
+        return None
+    lst = x.tolist()
+    zero = 0.0 if x.dtype.kind == "f" else 0
+    return lambda: [max(zero, v) for v in lst]
+
+
+def _with_out(x, fn):
+    out = np.empty_like(x)
+    fn(out)   # first touch of the pages, outside the timing
+    return lambda: fn(out)
+
+
+def bytes_moved(op, x):
+    """Bytes a call must read and write: the basis of GB/s."""
+    return x.nbytes * (3 if op == "relu_backward" else 2)
+
+
+# --- timing --------------------------------------------------------------------------
+
+def time_call(fn, min_batch, batches):
+    """Median seconds per call of ``fn()`` over ``batches`` batches."""
+    fn()   # warm-up
+    t0 = time.perf_counter()
+    fn()
+    once = max(time.perf_counter() - t0, 1e-7)
+    per_batch = max(1, int(min_batch / once))
+    samples = []
+    for _ in range(batches):
+        t0 = time.perf_counter()
+        for _ in range(per_batch):
+            fn()
+        samples.append((time.perf_counter() - t0) / per_batch)
+    return statistics.median(samples)
+
+
+def time_inplace(fn, x, min_batch, batches):
+    """Median seconds per call of ``fn(a)`` where every ``a`` is a fresh copy of x."""
+    a = x.copy()
+    fn(a)   # warm-up
+    a = x.copy()
+    t0 = time.perf_counter()
+    fn(a)
+    once = max(time.perf_counter() - t0, 1e-7)
+    per_batch = max(1, min(int(min_batch / once), 1000, (1 << 28) // max(x.nbytes, 1)))
+    samples = []
+    for _ in range(batches):
+        copies = [x.copy() for _ in range(per_batch)]
+        t0 = time.perf_counter()
+        for c in copies:
+            fn(c)
+        samples.append((time.perf_counter() - t0) / per_batch)
+        del copies
+    return statistics.median(samples)
+
+
+# --- the run ---------------------------------------------------------------------------
+
+def machine_info():
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    info = _core.build_info()
+    versions = {"python": platform.python_version(), "numpy": np.__version__,
+                "fastrelu": fastrelu.__version__}
+    for name in ("torch", "numexpr", "numba"):
+        mod = sys.modules.get(name)
+        if mod is not None:
+            versions[name] = getattr(mod, "__version__", "?")
+    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(),
+            "kernel_path": info["isa"], "threads": fastrelu.get_num_threads(),
+            "versions": versions}
+
+
+def run(sizes=QUICK_SIZES, dtypes=QUICK_DTYPES, ops=OPS, min_batch=0.02, batches=5,
+        progress=True, threads=None):
+    """Time every (op, dtype, size, implementation); a list of result dicts."""
+    threads = threads or fastrelu.get_num_threads()
+    impls = implementations(threads)
+    cases = [(op, dt, n) for dt in dtypes for n in sizes for op in ops]
+    results = []
+    for i, (op, dt, n) in enumerate(cases, 1):
+        if progress:
+            _progress(i, len(cases), f"{op} {dt} n={n:.0e}")
+        x = random_signed(n, dt, seed=1)
+        g = random_signed(n, dt, seed=2) if op == "relu_backward" else None
+        # in-place batches at the largest sizes would hold too many copies
+        batch = min_batch if n < 10_000_000 else 0
+        row = {"op": op, "dtype": dt, "n": n, "bytes": bytes_moved(op, x), "times": {}}
+        for name, make in impls[op].items():
+            fn = make(x, g)
+            if fn is None:
+                continue
+            if op == "relu_":
+                t = time_inplace(fn, x, batch, batches)
+            else:
+                t = time_call(fn, batch, batches)
+            row["times"][name] = t
+        results.append(row)
+        del x, g
+    if progress:
+        print(file=sys.stderr)
+    return results
+
+
+def _progress(i, total, label, width=30):
+    done = int(width * i / total)
+    sys.stderr.write(f"\r[{'#' * done}{' ' * (width - done)}] {i}/{total} {label:<32}")
+    sys.stderr.flush()
+
+
+def _fmt_time(t):
+    for unit, scale in (("s", 1), ("ms", 1e-3), ("us", 1e-6)):
+        if t >= scale:
+            return f"{t / scale:7.2f} {unit}"
+    return f"{t / 1e-9:7.1f} ns"
+
+
+def format_table(results, info):
+    lines = [
+        "fastrelu benchmark report",
+        f"  machine: {info['cpu']}, {info['cores']} cores, {info['platform']}",
+        f"  fastrelu kernel path: {info['kernel_path']}, threads: {info['threads']}",
+        "  versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()),
+        "  median time per call; GB/s = bytes read + written / time; "
+        "speed-up = NumPy time / time",
+        "",
+        f"{'op':<14}{'dtype':<9}{'n':>8}  {'implementation':<18}{'time':>11}"
+        f"{'GB/s':>9}{'vs numpy':>10}",
+    ]
+    for row in results:
+        base = row["times"].get("numpy")
+        for name, t in row["times"].items():
+            speed = f"{base / t:9.2f}x" if base else ""
+            lines.append(f"{row['op']:<14}{row['dtype']:<9}{row['n']:>8.0e}  {name:<18}"
+                         f"{_fmt_time(t):>11}{row['bytes'] / t / 1e9:9.2f}{speed:>10}")
+        lines.append("")
+    losses = [(r, n) for r in results for n, t in r["times"].items()
+              if n != "fastrelu" and "fastrelu" in r["times"] and t < r["times"]["fastrelu"]
+              and not n.startswith("copy")]
+    if losses:
+        lines.append("Where fastrelu is not the fastest:")
+        for r, n in losses:
+            lines.append(f"  {r['op']} {r['dtype']} n={r['n']:.0e}: {n} "
+                         f"{r['times']['fastrelu'] / r['times'][n]:.2f}x faster")
+    else:
+        lines.append("fastrelu was the fastest implementation in every case above.")
+    return "\n".join(lines)
+
+
+def plot(results, info, path):
+    """Throughput against size, log-log, one line per implementation and op."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ops = list(dict.fromkeys(r["op"] for r in results))
+    dtypes = list(dict.fromkeys(r["dtype"] for r in results))
+    fig, axes = plt.subplots(len(dtypes), len(ops), figsize=(4.2 * len(ops), 3.4 * len(dtypes)),
+                             squeeze=False)
+    caches = _cache_sizes()
+    for i, dt in enumerate(dtypes):
+        for j, op in enumerate(ops):
+            ax = axes[i][j]
+            rows = [r for r in results if r["op"] == op and r["dtype"] == dt]
+            names = list(dict.fromkeys(n for r in rows for n in r["times"]))
+            for name in names:
+                pts = [(r["bytes"], r["bytes"] / r["times"][name] / 1e9)
+                       for r in rows if name in r["times"]]
+                ax.plot(*zip(*pts), marker="o", label=name,
+                        linewidth=2.5 if name == "fastrelu" else 1.2)
+            for label, size in caches.items():
+                ax.axvline(size * 2, color="grey", linestyle=":", linewidth=0.8)
+                ax.text(size * 2, ax.get_ylim()[0], label, fontsize=7, color="grey")
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_title(f"{op} ({dt})", fontsize=10)
+            ax.set_xlabel("bytes moved per call")
+            ax.set_ylabel("GB/s")
+            ax.legend(fontsize=7)
+    fig.suptitle(f"fastrelu {info['versions']['fastrelu']} on {info['cpu']} "
+                 f"({info['threads']} threads)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def _cache_sizes():
+    sizes = {}
+    for level, name in ((1, "L1d"), (2, "L2"), (3, "L3")):
+        index = {1: 0, 2: 2, 3: 3}[level]
+        path = f"/sys/devices/system/cpu/cpu0/cache/index{index}/size"
+        try:
+            with open(path) as f:
+                text = f.read().strip()
+        except OSError:
+            continue
+        scale = {"K": 1 << 10, "M": 1 << 20}.get(text[-1], 1)
+        sizes[name] = int(text.rstrip("KM")) * scale
+    return sizes
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m fastrelu bench",
+                                     description="Time fastrelu against its peers.")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true",
+                      help="float32, sizes 10..1e8 (the default; about a minute)")
+    mode.add_argument("--full", action="store_true",
+                      help="every dtype and size 10..1e8")
+    parser.add_argument("--sizes", type=lambda s: [int(float(v)) for v in s.split(",")],
+                        help="comma-separated sizes, e.g. 10,1e5,1e7")
+    parser.add_argument("--dtypes", type=lambda s: s.split(","),
+                        help="comma-separated dtypes, e.g. float32,int8")
+    parser.add_argument("--ops", type=lambda s: s.split(","), help=f"subset of {OPS}")
+    parser.add_argument("--batches", type=int, default=5, help="batches per median")
+    parser.add_argument("--plot", metavar="FILE.png", help="draw throughput vs size")
+    parser.add_argument("--json", metavar="FILE.json", help="save the raw results")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+
+    sizes = args.sizes or (FULL_SIZES if args.full else QUICK_SIZES)
+    dtypes = args.dtypes or (FULL_DTYPES if args.full else QUICK_DTYPES)
+    ops = args.ops or OPS
+    for op in ops:
+        if op not in OPS:
+            parser.error(f"unknown op {op!r}; choose from {OPS}")
+    info = machine_info()
+    results = run(sizes, dtypes, ops, batches=args.batches, progress=not args.no_progress)
+    print(format_table(results, info))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"machine": info, "results": results}, f, indent=1)
+        print(f"raw results: {args.json}")
+    if args.plot:
+        plot(results, info, args.plot)
+        print(f"plot: {args.plot}")
+    return 0
+
+
+def bench(argv=()):
+    """Run the benchmark report (see ``python -m fastrelu bench --help``)."""
+    return main(list(argv))

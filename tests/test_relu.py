@@ -1,0 +1,213 @@
+"""relu, relu_ and relu(out=...) against the oracle, bit for bit, over every dtype,
+sizes 0..70 and a few large ones (across the GIL, threading and streaming-store
+thresholds), and every layout. Inputs of out-of-place calls must never change."""
+import numpy as np
+import pytest
+
+import fastrelu
+import oracle
+from oracle import (ALL_DTYPES, OUT_KINDS, READONLY_LAYOUTS, WRITEABLE_LAYOUTS,
+                    assert_same, layout_params, make_layout, make_out, snapshot)
+
+SMALL_SIZES = range(71)
+PARALLEL_MIN_BYTES = 1 << 20
+STREAM_MIN_BYTES = 1 << 24
+MODES = ("relu", "out", "out=x", "relu_")
+
+
+def run(mode, x, out_kind="fresh"):
+    """Call fastrelu in ``mode`` on ``x``; check the result and that x is unchanged
+    (out-of-place) or updated in place; return nothing."""
+    expected = oracle.relu(x)
+    before = snapshot(x)
+    if mode == "relu":
+        result = fastrelu.relu(x)
+        assert result.dtype.isnative
+        assert_same(result, expected)
+        assert not np.shares_memory(result, x)
+        assert_same(x, before)
+    elif mode == "out":
+        out, untouched = make_out(out_kind, x.shape, x.dtype, 99)
+        result = fastrelu.relu(x, out=out)
+        assert result is out
+        assert_same(oracle.to_native(out), expected)
+        untouched()
+        assert_same(x, before)
+    elif mode == "out=x":
+        result = fastrelu.relu(x, out=x)
+        assert result is x
+        assert_same(oracle.to_native(x), expected)
+    elif mode == "relu_":
+        result = fastrelu.relu_(x)
+        assert result is x
+        assert x.dtype == before.dtype
+        assert_same(oracle.to_native(x), expected)
+    else:
+        raise ValueError(mode)
+
+
+def mode_params(dtypes=ALL_DTYPES, names=oracle.LAYOUT_NAMES):
+    """(mode, dtype, layout) triples; in-place modes only for writeable layouts."""
+    return [(mode, dt, name) for mode in MODES for dt, name in layout_params(dtypes, names)
+            if mode in ("relu", "out") or name not in READONLY_LAYOUTS]
+
+
+@pytest.mark.parametrize("mode, dtype, layout", mode_params())
+def test_small_sizes(mode, dtype, layout, values):
+    """Every dtype x layout x mode, for every size 0..70 (SIMD heads and tails)."""
+    for n in SMALL_SIZES:
+        run(mode, make_layout(layout, values(dtype, n)))
+
+
+@pytest.mark.parametrize("out_kind", OUT_KINDS)
+@pytest.mark.parametrize("dtype, layout", layout_params())
+def test_out_kinds(dtype, layout, out_kind, values):
+    """out= of every kind (fresh C/F, strided with gaps, byte-swapped, unaligned)."""
+    for n in (0, 1, 7, 33, 64, 70):
+        run("out", make_layout(layout, values(dtype, n)), out_kind)
+
+
+@pytest.mark.parametrize("n", [1000, 4097, 100_003])
+@pytest.mark.parametrize("mode, dtype, layout", mode_params())
+def test_large_sizes(mode, dtype, layout, n, values):
+    """Sizes past the GIL-release threshold (32 KiB) in every layout."""
+    run(mode, make_layout(layout, values(dtype, n)))
+
+
+HUGE_LAYOUTS = ("C", "F-2d", "step2", "reversed", "unaligned", "byteswapped",
+                "broadcast-row", "slices-3d")
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("dtype", ALL_DTYPES)
+def test_two_million_contiguous(mode, dtype, values):
+    """2_000_000 elements, contiguous: the threaded fast path (> 1 MiB) of every dtype."""
+    run(mode, values(dtype, 2_000_000))
+
+
+@pytest.mark.parametrize("mode", ["relu", "relu_"])
+@pytest.mark.parametrize("dtype, layout", layout_params(
+    ["float32", "float64", "int8", "uint16"], HUGE_LAYOUTS))
+def test_two_million_layouts(mode, dtype, layout, values):
+    """2_000_000 elements in the layouts that go through the ufunc path."""
+    if mode == "relu_" and layout in READONLY_LAYOUTS:
+        return
+    run(mode, make_layout(layout, values(dtype, 2_000_000)))
+
+
+def _threshold_sizes(itemsize):
+    p = PARALLEL_MIN_BYTES // itemsize
+    return sorted({p - 1, p, p + 1, 2 * p - 1, 2 * p + 1, 3 * p + 4095})
+
+
+@pytest.mark.parametrize("dtype", ALL_DTYPES)
+def test_thread_threshold_sizes(dtype, values):
+    """Sizes around the 1 MiB threading threshold (team size 1, 2 and the chunking)."""
+    for n in _threshold_sizes(np.dtype(dtype).itemsize):
+        x = values(dtype, n)
+        run("relu", x)
+        run("out", x)
+        run("out", x, "strided")
+        run("relu_", x[1:])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int8", "int16", "uint64"])
+def test_streaming_stores(dtype, values):
+    """Out-of-place relu at and past 16 MiB (non-temporal stores), into outputs whose
+    start is at different offsets from a 64-byte boundary."""
+    itemsize = np.dtype(dtype).itemsize
+    n = STREAM_MIN_BYTES // itemsize
+    big = values(dtype, n + 64 // itemsize + 3)
+    x = big[:n]
+    run("relu", x)
+    expected = oracle.relu(x)
+    buf = np.empty(n + 64 // itemsize + 3, dtype=dtype)
+    for k in (0, 1, 3):
+        out = buf[k:k + n]
+        buf[...] = 42
+        assert fastrelu.relu(x, out=out) is out
+        assert_same(out, expected)
+        assert (buf[:k] == 42).all() and (buf[k + n:] == 42).all()
+    # an input offset from the output's alignment as well
+    x2 = big[3:3 + n]
+    run("relu", x2)
+
+
+def test_streaming_unaligned_out(values):
+    """A streaming-size result written into an unaligned output (ufunc path)."""
+    n = STREAM_MIN_BYTES // 8 + 5
+    x = values("float64", n)
+    run("out", x, "unaligned")
+    run("relu", make_layout("unaligned", x))
+
+
+@pytest.mark.parametrize("dtype", ALL_DTYPES)
+@pytest.mark.parametrize("view", [
+    "a[::2]", "a[1::3]", "a[::-2]", "a[1:-1]", "a[5:17]", "b[:, 1:3]", "b[::2, ::-1]",
+    "b.T[1:, :2]", "b[1]", "c[:, ::2, 1]", "c[::-1, 1:, ::3]", "u[::2]",
+])
+def test_relu_inplace_view_leaves_rest(dtype, view, values):
+    """relu_(view) writes the view's elements and nothing else of the parent buffer."""
+    a = values(dtype, 60)
+    b = a.reshape(6, 10)
+    c = a.reshape(3, 4, 5)
+    u = make_layout("unaligned", a) if np.dtype(dtype).itemsize > 1 else a
+    namespace = {"a": a, "b": b, "c": c, "u": u}
+    target = eval(view, namespace)
+    parent = u if view.startswith("u") else a
+    # expected parent: a copy, with the view's elements replaced by the oracle
+    expected_parent = snapshot(parent)
+    expected_ns = {"a": expected_parent, "b": expected_parent.reshape(6, 10),
+                   "c": expected_parent.reshape(3, 4, 5), "u": expected_parent}
+    eval(view, expected_ns)[...] = oracle.relu(target)
+    assert fastrelu.relu_(target) is target
+    assert_same(parent, expected_parent)
+
+
+@pytest.mark.parametrize("dtype", ALL_DTYPES)
+@pytest.mark.parametrize("layout", ["C", "step2", "byteswapped", "unaligned", "0-d", "empty"])
+def test_relu_inplace_twice(dtype, layout, values):
+    """relu_ is idempotent and keeps the array's identity, dtype, shape and strides."""
+    if not oracle.layout_applies(layout, dtype):
+        return
+    x = make_layout(layout, values(dtype, 41))
+    expected = oracle.relu(x)
+    strides, dt, shape = x.strides, x.dtype, x.shape
+    for _ in range(2):
+        assert fastrelu.relu_(x) is x
+        assert (x.strides, x.dtype, x.shape) == (strides, dt, shape)
+        assert_same(oracle.to_native(x), expected)
+
+
+@pytest.mark.parametrize("dtype", ALL_DTYPES)
+def test_result_is_fresh_each_call(dtype, values):
+    """Two out-of-place calls return two different arrays with the same bits."""
+    x = values(dtype, 100)
+    r1, r2 = fastrelu.relu(x), fastrelu.relu(x)
+    assert r1 is not r2 and not np.shares_memory(r1, r2)
+    assert_same(r1, r2)
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_result_layout_follows_input(order, values):
+    """A contiguous input gives a result of the same memory order (KEEPORDER)."""
+    x = np.asarray(values("float32", 24).reshape(4, 6), order=order)
+    r = fastrelu.relu(x)
+    assert_same(r, oracle.relu(x))
+    assert r.flags[f"{order}_CONTIGUOUS"]
+
+
+@pytest.mark.parametrize("alias", ["longlong", "ulonglong", "intc", "uintc", "short",
+                                   "ushort", "byte", "ubyte", "intp", "uintp", "half",
+                                   "single", "double"])
+def test_platform_alias_dtypes(alias, values):
+    """The platform aliases of the supported types (e.g. longlong next to int64) work."""
+    dt = np.dtype(alias)
+    x = values(dt, 77).view(dt)
+    assert_same(fastrelu.relu(x), oracle.relu(x).view(dt))
+    assert fastrelu.relu(x).dtype.num == dt.num
+    out = np.empty_like(x)
+    assert fastrelu.relu(x, out=out) is out
+    assert_same(out, oracle.relu(x).view(dt))
+    assert fastrelu.relu_(x) is x
+    assert_same(x, oracle.relu(out).view(dt))
