@@ -7,6 +7,7 @@ overhead). Anything else -- array-likes, views with strides, byte-swapped data,
 partially overlapping ``out``, every error -- goes to ``fastrelu._api``, which
 validates in Python and runs the ufuncs defined here over the same kernels.
 """
+cimport cython
 cimport numpy as cnp
 from numpy cimport (ndarray, npy_intp, PyArray_DATA, PyArray_DIMS, PyArray_FLAGS,
                     PyArray_ISNOTSWAPPED, PyArray_NDIM, PyArray_SIZE, PyArray_TYPE)
@@ -184,6 +185,7 @@ cdef npy_intp STREAM_MIN_BYTES = 1 << 25     # non-temporal stores (out-of-place
                                              # set to the last-level cache size below
 cdef npy_intp CHUNK_ALIGN_BYTES = 4096       # thread chunks start on a page
 
+@cython.wraparound(True)
 def _last_level_cache_bytes():
     """Size of the largest CPU cache (Linux sysfs, else sysconf), or 0."""
     sizes = []
