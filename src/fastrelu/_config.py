@@ -14,7 +14,7 @@ def get_num_threads():
 
     The value set with `set_num_threads`, or else OpenMP's current maximum,
     which follows ``OMP_NUM_THREADS`` and ``threadpoolctl.threadpool_limits``.
-    Calls below about 1 MiB always run on the calling thread, and a call made
+    Calls below 256 KiB always run on the calling thread, and a call made
     while another one holds the thread team runs on its own thread.
 
     Examples

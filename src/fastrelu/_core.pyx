@@ -76,6 +76,21 @@ cdef extern from *:
         __atomic_store_n(&fr_team_busy, 0, __ATOMIC_RELEASE);
     }
 
+    /* GNU OpenMP cannot start a parallel region in a child forked after the
+       parent used one (the child hangs), so a forked child runs every call on
+       its own thread. */
+    #include <pthread.h>
+    static int fr_forked = 0;
+    static void fr_after_fork_child(void)
+    {
+        fr_forked = 1;
+        fr_team_busy = 0;
+    }
+    static int fr_register_atfork(void)
+    {
+        return pthread_atfork(NULL, NULL, fr_after_fork_child);
+    }
+
     #if defined(__clang__)
     static const char *fr_compiler_version = "clang " __VERSION__;
     #elif defined(__GNUC__)
@@ -85,6 +100,8 @@ cdef extern from *:
     #endif
     """
     int fr_cpu_level() noexcept nogil
+    int fr_register_atfork() noexcept nogil
+    bint fr_forked
     bint fr_team_acquire() noexcept nogil
     void fr_team_release() noexcept nogil
     const char *fr_compiler_version
@@ -176,11 +193,27 @@ ISA = _choose_isa()
 _load_isa(ISA)
 
 
+def use_isa(level):
+    """Switch the kernels to instruction-set ``level``; returns the previous one.
+
+    Private, for tests and calibration that compare levels in one process; not
+    safe while other threads are calling fastrelu. Users set FASTRELU_CPU.
+    """
+    global ISA
+    if level not in supported_isa_levels():
+        raise ValueError(f"instruction-set level {level!r} is not supported here; "
+                         f"choose from {supported_isa_levels()}")
+    previous = ISA
+    _load_isa(level)
+    ISA = level
+    return previous
+
+
 # --- threads -------------------------------------------------------------------------
 
 # Below these sizes the extra work does not pay (measured; see docs/performance.rst).
 cdef npy_intp NOGIL_MIN_BYTES = 1 << 15      # release the GIL
-cdef npy_intp PARALLEL_MIN_BYTES = 1 << 20   # split across threads
+cdef npy_intp PARALLEL_MIN_BYTES = 1 << 18   # split across threads
 cdef npy_intp STREAM_MIN_BYTES = 1 << 25     # non-temporal stores (out-of-place relu);
                                              # set to the last-level cache size below
 cdef npy_intp CHUNK_ALIGN_BYTES = 4096       # thread chunks start on a page
@@ -212,6 +245,9 @@ def _last_level_cache_bytes():
 # (measured: 16 MB float32 on a 32 MB L3 is faster with plain stores, 40 MB with
 # streaming ones; docs/performance.rst).
 STREAM_MIN_BYTES = _last_level_cache_bytes() or STREAM_MIN_BYTES
+
+if fr_register_atfork() != 0:
+    raise ImportError("fastrelu: pthread_atfork failed")
 
 cdef int _threads = 0                        # 0: follow OpenMP (OMP_NUM_THREADS, threadpoolctl)
 
@@ -257,7 +293,7 @@ cdef inline int _team_size(npy_intp nbytes) noexcept nogil:
     nt = _threads if _threads > 0 else openmp.omp_get_max_threads()
     # every thread gets at least half the threshold
     nt = <int>min(<npy_intp>nt, 2 * nbytes // PARALLEL_MIN_BYTES)
-    if nt <= 1 or openmp.omp_in_parallel() or not fr_team_acquire():
+    if nt <= 1 or fr_forked or openmp.omp_in_parallel() or not fr_team_acquire():
         return 1
     return nt
 

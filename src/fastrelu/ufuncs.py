@@ -1,0 +1,20 @@
+"""fastrelu's kernels as NumPy ufuncs.
+
+They take part in NumPy's protocols: broadcasting, ``out=``, ``where=``,
+casting, and ``__array_ufunc__`` dispatch to containers such as dask arrays,
+pandas objects and xarray DataArrays. The plain functions in ``fastrelu`` are
+faster on small ndarrays and stricter about dtypes; these follow NumPy's ufunc
+rules (for example, inputs are cast to a supported loop when it is safe).
+
+Examples
+--------
+>>> import numpy as np
+>>> from fastrelu import ufuncs
+>>> ufuncs.relu(np.array([-1.0, 2.0]))
+array([0., 2.])
+"""
+from fastrelu._core import ufunc_relu as relu
+from fastrelu._core import ufunc_relu_backward as relu_backward
+from fastrelu._core import ufunc_relu_grad as relu_grad
+
+__all__ = ["relu", "relu_backward", "relu_grad"]
