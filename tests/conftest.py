@@ -1,6 +1,8 @@
 """Shared value generation: special values per dtype, seeded random arrays with
 about half negatives and the special values mixed in, and the matching
-Hypothesis strategies. Also turns every warning into an error."""
+Hypothesis strategies. (pyproject.toml sets filterwarnings = error.)"""
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import settings, strategies as st
@@ -8,14 +10,19 @@ from hypothesis.extra import numpy as hnp
 
 from oracle import ALL_DTYPES, from_bits, native_dtype, uint_dtype
 
+# When a Hypothesis test fails, Hypothesis imports hypothesis.extra._patching (libcst,
+# mypy_extensions), which emits a DeprecationWarning; with filterwarnings = error that
+# turns the failure report into an INTERNALERROR. Import it once here, quietly.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    try:
+        import hypothesis.extra._patching  # noqa: F401
+    except Exception:  # optional dependency (libcst) missing: nothing to pre-import
+        pass
+
 # Keep Hypothesis from writing an example database into the repository.
 settings.register_profile("fastrelu", database=None)
 settings.load_profile("fastrelu")
-
-
-def pytest_configure(config):
-    # A RuntimeWarning (invalid value, overflow) from fastrelu is a failure.
-    config.addinivalue_line("filterwarnings", "error")
 
 
 # --- special values ------------------------------------------------------------
@@ -120,10 +127,27 @@ def rng():
     return np.random.default_rng(20240611)
 
 
+_POOL_SIZE = 1 << 17
+_POOLS = {}
+
+
+def _pool(dtype):
+    dtype = native_dtype(dtype)
+    if dtype not in _POOLS:
+        _POOLS[dtype] = random_values(np.random.default_rng(dtype.num), dtype, _POOL_SIZE)
+    return _POOLS[dtype]
+
+
 @pytest.fixture
 def values(rng):
-    """``values(dtype, n)``: a seeded random array for the test (see random_values)."""
-    return lambda dtype, n: random_values(rng, dtype, n)
+    """``values(dtype, n)``: a fresh seeded random array for the test (see
+    random_values); small ones are random slices of a per-dtype pool, for speed."""
+    def get(dtype, n):
+        if n > _POOL_SIZE // 2:
+            return random_values(rng, dtype, n)
+        start = rng.integers(0, _POOL_SIZE - n + 1)
+        return _pool(dtype)[start:start + n].copy()
+    return get
 
 
 _BIG_CACHE = {}
@@ -151,11 +175,11 @@ def special_bit_patterns(dtype):
 
 def bit_elements(dtype):
     """Raw element bits of ``dtype``: special values often, any bit pattern otherwise."""
-    ut = uint_dtype(dtype)
+    top = int(np.iinfo(uint_dtype(dtype)).max)
     return st.one_of(st.sampled_from(special_bit_patterns(dtype)),
-                     st.integers(0, int(np.iinfo(ut).max)),
-                     st.integers(0, 1000), st.integers(int(np.iinfo(ut).max) - 1000,
-                                                       int(np.iinfo(ut).max)))
+                     st.integers(0, top),
+                     st.integers(0, min(1000, top)),              # +0 and tiny positives
+                     st.integers(max(top - 1000, 0), top))        # top-bit patterns
 
 
 #: Every supported dtype, in both byte orders.

@@ -238,6 +238,39 @@ def layout_params(dtypes=DTYPE_NAMES, names=LAYOUT_NAMES):
             if layout_applies(name, dt)]
 
 
+# --- the same values in another layout -----------------------------------------
+
+RELAYOUT_KINDS = ("C", "F", "strided", "reversed", "byteswapped", "unaligned", "readonly")
+
+
+def relayout(kind, a):
+    """A new array with ``a``'s shape and values (bits) in layout ``kind``."""
+    a = to_native(a)
+    if kind == "C":
+        return np.array(a, order="C", copy=True)
+    if kind == "F":
+        return np.array(a, order="F", copy=True)
+    if kind == "strided":
+        if a.ndim == 0:
+            return np.array(a, copy=True)
+        parent = np.zeros(a.shape[:-1] + (2 * a.shape[-1],), dtype=a.dtype)
+        view = parent[..., 1::2]
+        view[...] = a
+        return view
+    if kind == "reversed":
+        if a.ndim == 0:
+            return np.array(a, copy=True)
+        idx = (slice(None, None, -1),) * a.ndim
+        return np.array(a[idx], copy=True)[idx]
+    if kind == "byteswapped":
+        return a.byteswap().view(a.dtype.newbyteorder())
+    if kind == "unaligned":
+        return _unaligned(a)
+    if kind == "readonly":
+        return _readonly(a)
+    raise ValueError(kind)
+
+
 # --- out arrays ----------------------------------------------------------------
 
 OUT_KINDS = ("fresh", "fresh-F", "strided", "byteswapped", "unaligned")

@@ -9,9 +9,11 @@ import oracle
 from oracle import (DTYPE_NAMES, OUT_KINDS, READONLY_LAYOUTS,
                     assert_same, layout_params, make_layout, make_out, snapshot)
 
-SMALL_SIZES = range(71)
-PARALLEL_MIN_BYTES = 1 << 20
-STREAM_MIN_BYTES = 1 << 24
+SMALL_SIZES = (*range(71), 127, 128, 129, 255, 256, 257)
+# The dispatcher's size thresholds as this build reports them (defaults if it does not).
+_INFO = fastrelu._core.build_info()
+PARALLEL_MIN_BYTES = _INFO.get("parallel_min_bytes", 1 << 20)
+STREAM_MIN_BYTES = _INFO.get("stream_min_bytes", 1 << 24)
 MODES = ("relu", "out", "out=x", "relu_")
 
 
@@ -54,24 +56,25 @@ def mode_params(dtypes=DTYPE_NAMES, names=oracle.LAYOUT_NAMES):
 
 @pytest.mark.parametrize("mode, dtype, layout", mode_params())
 def test_small_sizes(mode, dtype, layout, values):
-    """Every dtype x layout x mode, for every size 0..70 (SIMD heads and tails)."""
+    """Every dtype x layout x mode, for every size 0..70 and around 128 and 256
+    (SIMD heads, tails and unrolled loops)."""
     for n in SMALL_SIZES:
         run(mode, make_layout(layout, values(dtype, n)))
 
 
-@pytest.mark.parametrize("out_kind", OUT_KINDS)
 @pytest.mark.parametrize("dtype, layout", layout_params())
-def test_out_kinds(dtype, layout, out_kind, values):
+def test_out_kinds(dtype, layout, values):
     """out= of every kind (fresh C/F, strided with gaps, byte-swapped, unaligned)."""
-    for n in (0, 1, 7, 33, 64, 70):
-        run("out", make_layout(layout, values(dtype, n)), out_kind)
+    for out_kind in OUT_KINDS:
+        for n in (0, 1, 7, 33, 64, 70, 257):
+            run("out", make_layout(layout, values(dtype, n)), out_kind)
 
 
 @pytest.mark.parametrize("mode, dtype, layout", mode_params())
 def test_large_sizes(mode, dtype, layout, values):
-    """Sizes 1000, 4097 and 100_003 (past the GIL-release threshold of 32 KiB) in
-    every layout."""
-    for n in (1000, 4097, 100_003):
+    """Sizes 1000, 4097 and (out-of-place) 100_003, past the GIL-release threshold
+    of 32 KiB, in every layout."""
+    for n in (1000, 4097, 100_003) if mode == "relu" else (1000, 4097):
         run(mode, make_layout(layout, values(dtype, n)))
 
 
@@ -113,34 +116,54 @@ def test_thread_threshold_sizes(dtype, big_values):
         run("relu_", x[1:])
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64", "int8", "int16", "uint64"])
-def test_streaming_stores(dtype, big_values):
-    """Out-of-place relu at and past 16 MiB (non-temporal stores), into outputs whose
-    start is at different offsets from a 64-byte boundary."""
-    itemsize = np.dtype(dtype).itemsize
-    n = STREAM_MIN_BYTES // itemsize
-    big = big_values(dtype, n + 64 // itemsize + 3)
-    x = big[:n]
+@pytest.fixture
+def stream_min_bytes():
+    """The streaming-store threshold, lowered to 4 MiB for the test when the build has
+    the private ``_core.thresholds`` hook (so streaming is reached with small arrays)."""
+    hook = getattr(fastrelu._core, "thresholds", None)
+    if hook is None:
+        yield STREAM_MIN_BYTES
+        return
+    previous = hook(stream_min_bytes=min(STREAM_MIN_BYTES, 1 << 22))
+    try:
+        yield hook()["stream_min_bytes"]
+    finally:
+        hook(**previous)
+
+
+def check_streaming(x, dtype):
+    """relu of x out of place, and into outputs at offsets 0, 1 and 3 elements from a
+    64-byte boundary; memory around the outputs untouched."""
+    n = x.size
     run("relu", x)
     expected = oracle.relu(x)
-    buf = np.empty(n + 64 // itemsize + 3, dtype=dtype)
+    buf = np.empty(n + 64 // x.itemsize + 3, dtype=dtype)
     for k in (0, 1, 3):
         out = buf[k:k + n]
         buf[...] = 42
         assert fastrelu.relu(x, out=out) is out
         assert_same(out, expected)
         assert (buf[:k] == 42).all() and (buf[k + n:] == 42).all()
-    # an input offset from the output's alignment as well
-    x2 = big[3:3 + n]
-    run("relu", x2)
 
 
-def test_streaming_unaligned_out(values):
-    """A streaming-size result written into an unaligned output (ufunc path)."""
-    n = STREAM_MIN_BYTES // 8 + 5
-    x = values("float64", n)
-    run("out", x, "unaligned")
-    run("relu", make_layout("unaligned", x))
+@pytest.mark.parametrize("dtype", DTYPE_NAMES)
+def test_streaming_stores(dtype, big_values, stream_min_bytes):
+    """Out-of-place relu at and just past the streaming-store (non-temporal) threshold,
+    with the input and the output at different offsets from a 64-byte boundary."""
+    itemsize = np.dtype(dtype).itemsize
+    n = stream_min_bytes // itemsize
+    big = big_values(dtype, n + 64 // itemsize + 3)
+    check_streaming(big[:n], dtype)
+    check_streaming(big[3:3 + n + 5], dtype)
+    if itemsize > 1:
+        run("relu", make_layout("unaligned", big[:n + 1]))   # ufunc path, buffered
+
+
+def test_streaming_at_build_threshold(big_values):
+    """float32 at the build's own streaming threshold (no hook involved)."""
+    n = STREAM_MIN_BYTES // 4 + 17
+    x = big_values("float32", n)
+    check_streaming(x, "float32")
 
 
 @pytest.mark.parametrize("dtype", DTYPE_NAMES)
