@@ -384,5 +384,22 @@ def main(argv=None):
 
 
 def bench(argv=()):
-    """Run the benchmark report (see ``python -m fastrelu bench --help``)."""
+    """Run the benchmark report and print it (``python -m fastrelu bench``).
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Command-line options, e.g. ``["--full", "--plot", "relu.png"]``; see
+        ``python -m fastrelu bench --help``. The default is the quick report.
+
+    Returns
+    -------
+    int
+        0 on success.
+
+    Examples
+    --------
+    >>> import fastrelu
+    >>> fastrelu.bench(["--sizes", "1e3", "--ops", "relu", "--no-progress"])  # doctest: +SKIP
+    """
     return main(list(argv))

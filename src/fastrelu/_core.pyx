@@ -11,13 +11,16 @@ cimport cython
 cimport numpy as cnp
 from numpy cimport (ndarray, npy_intp, PyArray_DATA, PyArray_DIMS, PyArray_FLAGS,
                     PyArray_ISNOTSWAPPED, PyArray_NDIM, PyArray_SIZE, PyArray_TYPE)
-from cpython.pycapsule cimport PyCapsule_GetPointer
+from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_New
 from cython.parallel cimport prange
 from libc.string cimport memcpy, memcmp
 cimport openmp
 
-from fastrelu._kernels cimport (unary_fn, binary_fn, kernel_table_t,
-                                C_INT8, C_INT16, C_INT32, C_INT64, C_UINT8)
+from fastrelu._kernels cimport (unary_fn, binary_fn, kernel_table_t, slope_t, c_api_t,
+                                OP_RELU, OP_RELU_GRAD, OP_RELU6, OP_LEAKY, N_UNARY,
+                                OP_RELU_BACKWARD, OP_RELU6_BACKWARD, OP_LEAKY_BACKWARD, N_BINARY,
+                                C_INT8, C_INT16, C_INT32, C_INT64, C_UINT8,
+                                R_HALF, R_FLOAT, R_DOUBLE)
 
 import importlib
 import os
@@ -55,9 +58,10 @@ cdef extern from *:
     #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
         __builtin_cpu_init();
         if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
-                && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+                && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq")
+                && __builtin_cpu_supports("f16c"))
             return 2;
-        if (__builtin_cpu_supports("avx2"))
+        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c"))
             return 1;
     #endif
         return 0;
@@ -110,42 +114,52 @@ cdef extern from *:
 # --- the dtype table: one row per NumPy type number ------------------------------
 
 ctypedef struct dtype_kernels_t:
-    unary_fn relu              # NULL: dtype not supported
+    unary_fn unary[N_UNARY]     # NULL: the op does not take this dtype
     unary_fn relu_stream
-    unary_fn grad
-    binary_fn backward
+    binary_fn binary[N_BINARY]
     npy_intp itemsize
-    cnp.npy_int64 consts[3]    # {NEG, POS, ONE} in the dtype's width (see _kernels.pxi)
+    cnp.npy_int64 consts[4]     # {NEG, POS, ONE, SIX} in the dtype's width (_kernels.pxi)
 
 cdef dtype_kernels_t KERNELS[NPY_NTYPES_LEGACY]
 
 #: The dtypes the kernels accept, in native byte order: every integer type
 #: number (the platform aliases such as ``longlong`` included) and the floats.
 SUPPORTED_DTYPES = tuple({dt.num: dt for dt in map(np.dtype, np.typecodes["AllInteger"] + "efd")}.values())
+#: The dtypes of leaky_relu, which scales by a float slope.
+FLOAT_DTYPES = tuple(np.dtype(c) for c in "efd")
 
 
 def _consts(dt):
-    """{NEG, POS, ONE} of ``dt`` as bytes of its integer carrier (_kernels.pxi)."""
+    """{NEG, POS, ONE, SIX} of ``dt`` as bytes of its integer carrier (_kernels.pxi)."""
     if dt.kind == "f":
-        values = np.array([-np.inf, np.inf, 1], dtype=dt)
+        values = np.array([-np.inf, np.inf, 1, 6], dtype=dt)
     else:
-        values = np.array([0, np.iinfo(dt).max, 1], dtype=dt)
+        values = np.array([0, np.iinfo(dt).max, 1, 6], dtype=dt)
     return values.tobytes()
 
 
 cdef void _fill_table(const kernel_table_t *t) except *:
     cdef dtype_kernels_t *row
     cdef bytes consts
-    cdef int carrier
+    cdef int carrier, real
     for dt in SUPPORTED_DTYPES:
         carrier = {1: C_INT8, 2: C_INT16, 4: C_INT32, 8: C_INT64}[dt.itemsize]
         if dt.kind == "u":
             carrier += C_UINT8
         row = &KERNELS[dt.num]
-        row.relu = t.relu[carrier]
+        row.unary[OP_RELU] = t.relu[carrier]
+        row.unary[OP_RELU_GRAD] = t.grad[carrier]
+        row.unary[OP_RELU6] = t.relu6[carrier]
         row.relu_stream = t.relu_stream[carrier]
-        row.grad = t.grad[carrier]
-        row.backward = t.backward[carrier]
+        row.binary[OP_RELU_BACKWARD] = t.backward[carrier]
+        row.binary[OP_RELU6_BACKWARD] = t.relu6_backward[carrier]
+        if dt.kind == "f":
+            real = {2: R_HALF, 4: R_FLOAT, 8: R_DOUBLE}[dt.itemsize]
+            row.unary[OP_LEAKY] = t.leaky[real]
+            row.binary[OP_LEAKY_BACKWARD] = t.leaky_backward[real]
+        else:
+            row.unary[OP_LEAKY] = NULL
+            row.binary[OP_LEAKY_BACKWARD] = NULL
         row.itemsize = dt.itemsize
         consts = _consts(dt)
         memcpy(row.consts, <const char *>consts, len(consts))
@@ -350,12 +364,12 @@ cdef inline void _execute_gil(call_t *k, npy_intp n):
 
 
 cdef inline void _set_unary(call_t *k, const dtype_kernels_t *d, unary_fn fn,
-                            unary_fn stream, const char *x, npy_intp sx,
-                            char *out, npy_intp so) noexcept nogil:
+                            unary_fn stream, const void *consts, const char *x,
+                            npy_intp sx, char *out, npy_intp so) noexcept nogil:
     k.unary = fn
     k.unary_stream = stream
     k.binary = NULL
-    k.consts = <const void *>d.consts
+    k.consts = consts
     k.a = x
     k.sa = sx
     k.b = NULL
@@ -365,13 +379,13 @@ cdef inline void _set_unary(call_t *k, const dtype_kernels_t *d, unary_fn fn,
     k.itemsize = d.itemsize
 
 
-cdef inline void _set_binary(call_t *k, const dtype_kernels_t *d, const char *g,
-                             npy_intp sg, const char *x, npy_intp sx,
-                             char *out, npy_intp so) noexcept nogil:
+cdef inline void _set_binary(call_t *k, const dtype_kernels_t *d, binary_fn fn,
+                             const void *consts, const char *g, npy_intp sg,
+                             const char *x, npy_intp sx, char *out, npy_intp so) noexcept nogil:
     k.unary = NULL
     k.unary_stream = NULL
-    k.binary = d.backward
-    k.consts = <const void *>d.consts
+    k.binary = fn
+    k.consts = consts
     k.a = g
     k.sa = sg
     k.b = x
@@ -398,7 +412,7 @@ cdef inline const dtype_kernels_t *_fast_kernels(object x) noexcept:
     if not (flags & cnp.NPY_ARRAY_ALIGNED) or not (flags & CONTIGUOUS):
         return NULL
     t = PyArray_TYPE(a)
-    if t < 0 or t >= NPY_NTYPES_LEGACY or KERNELS[t].relu == NULL:
+    if t < 0 or t >= NPY_NTYPES_LEGACY or KERNELS[t].unary[OP_RELU] == NULL:
         return NULL
     if not PyArray_ISNOTSWAPPED(a):
         return NULL
@@ -441,6 +455,67 @@ cdef inline bint _fast_out(object out, ndarray x, object g, npy_intp itemsize) n
 
 from fastrelu import _api   # the general path; it uses the ufuncs defined below
 
+cdef object _SLOW = object()   # "take the general path" (the fast path declined)
+
+
+cdef inline object _fast_unary(int op, object x, object out, const void *consts):
+    """out = op(x) on the fast path, or _SLOW. ``consts`` NULL: the dtype's own."""
+    cdef const dtype_kernels_t *d = _fast_kernels(x)
+    cdef call_t k
+    if d == NULL or d.unary[op] == NULL:
+        return _SLOW
+    if out is None:
+        out = new_like(<ndarray>x, cnp.NPY_KEEPORDER, NULL, 0)
+    elif not _fast_out(out, <ndarray>x, None, d.itemsize):
+        return _SLOW
+    _set_unary(&k, d, d.unary[op], d.relu_stream if op == OP_RELU else NULL,
+               consts if consts != NULL else <const void *>d.consts,
+               <char *>PyArray_DATA(<ndarray>x), d.itemsize,
+               <char *>PyArray_DATA(<ndarray>out), d.itemsize)
+    _execute_gil(&k, PyArray_SIZE(<ndarray>x))
+    return out
+
+
+cdef inline object _fast_inplace(int op, object x, const void *consts):
+    """x[...] = op(x) on the fast path (returns x), or _SLOW."""
+    cdef const dtype_kernels_t *d = _fast_kernels(x)
+    cdef call_t k
+    if (d == NULL or d.unary[op] == NULL
+            or not (PyArray_FLAGS(<ndarray>x) & cnp.NPY_ARRAY_WRITEABLE)):
+        return _SLOW
+    _set_unary(&k, d, d.unary[op], NULL,
+               consts if consts != NULL else <const void *>d.consts,
+               <char *>PyArray_DATA(<ndarray>x), d.itemsize,
+               <char *>PyArray_DATA(<ndarray>x), d.itemsize)
+    _execute_gil(&k, PyArray_SIZE(<ndarray>x))
+    return x
+
+
+cdef inline object _fast_binary(int op, object g, object x, object out, const void *consts):
+    """out = op(g, x) on the fast path, or _SLOW."""
+    cdef const dtype_kernels_t *d = _fast_kernels(x)
+    cdef call_t k
+    if (d == NULL or d.binary[op] == NULL or _fast_kernels(g) == NULL
+            or not _same_layout(<ndarray>x, <ndarray>g)):
+        return _SLOW
+    if out is None:
+        out = new_like(<ndarray>x, cnp.NPY_KEEPORDER, NULL, 0)
+    elif not _fast_out(out, <ndarray>x, g, d.itemsize):
+        return _SLOW
+    _set_binary(&k, d, d.binary[op], consts if consts != NULL else <const void *>d.consts,
+                <char *>PyArray_DATA(<ndarray>g), d.itemsize,
+                <char *>PyArray_DATA(<ndarray>x), d.itemsize,
+                <char *>PyArray_DATA(<ndarray>out), d.itemsize)
+    _execute_gil(&k, PyArray_SIZE(<ndarray>x))
+    return out
+
+
+cdef inline slope_t _slope(object negative_slope) except *:
+    cdef slope_t s
+    s.d = negative_slope      # TypeError for anything that is not a real number
+    s.f = <float>s.d
+    return s
+
 
 def relu(x, /, out=None):
     """Rectified linear unit, elementwise: ``x`` where ``x > 0``, else 0.
@@ -478,18 +553,8 @@ def relu(x, /, out=None):
     >>> fastrelu.relu(np.array([-2.0, -0.0, 0.5, np.nan]))
     array([0. , 0. , 0.5, nan])
     """
-    cdef const dtype_kernels_t *d = _fast_kernels(x)
-    cdef call_t k
-    if d == NULL:
-        return _api.relu(x, out)
-    if out is None:
-        out = new_like(<ndarray>x, cnp.NPY_KEEPORDER, NULL, 0)
-    elif not _fast_out(out, <ndarray>x, None, d.itemsize):
-        return _api.relu(x, out)
-    _set_unary(&k, d, d.relu, d.relu_stream, <char *>PyArray_DATA(<ndarray>x), d.itemsize,
-               <char *>PyArray_DATA(<ndarray>out), d.itemsize)
-    _execute_gil(&k, PyArray_SIZE(<ndarray>x))
-    return out
+    r = _fast_unary(OP_RELU, x, out, NULL)
+    return _api.relu(x, out) if r is _SLOW else r
 
 
 def relu_(x, /):
@@ -520,14 +585,8 @@ def relu_(x, /):
     >>> fastrelu.relu_(a) is a, a
     (True, array([0, 0, 3], dtype=int8))
     """
-    cdef const dtype_kernels_t *d = _fast_kernels(x)
-    cdef call_t k
-    if d == NULL or not (PyArray_FLAGS(<ndarray>x) & cnp.NPY_ARRAY_WRITEABLE):
-        return _api.relu_(x)
-    _set_unary(&k, d, d.relu, NULL, <char *>PyArray_DATA(<ndarray>x), d.itemsize,
-               <char *>PyArray_DATA(<ndarray>x), d.itemsize)
-    _execute_gil(&k, PyArray_SIZE(<ndarray>x))
-    return x
+    r = _fast_inplace(OP_RELU, x, NULL)
+    return _api.relu_(x) if r is _SLOW else r
 
 
 def relu_grad(x, /, out=None):
@@ -562,18 +621,8 @@ def relu_grad(x, /, out=None):
     >>> fastrelu.relu_grad(np.array([-1.0, 0.0, 2.0, np.nan], dtype=np.float32))
     array([0., 0., 1., 0.], dtype=float32)
     """
-    cdef const dtype_kernels_t *d = _fast_kernels(x)
-    cdef call_t k
-    if d == NULL:
-        return _api.relu_grad(x, out)
-    if out is None:
-        out = new_like(<ndarray>x, cnp.NPY_KEEPORDER, NULL, 0)
-    elif not _fast_out(out, <ndarray>x, None, d.itemsize):
-        return _api.relu_grad(x, out)
-    _set_unary(&k, d, d.grad, NULL, <char *>PyArray_DATA(<ndarray>x), d.itemsize,
-               <char *>PyArray_DATA(<ndarray>out), d.itemsize)
-    _execute_gil(&k, PyArray_SIZE(<ndarray>x))
-    return out
+    r = _fast_unary(OP_RELU_GRAD, x, out, NULL)
+    return _api.relu_grad(x, out) if r is _SLOW else r
 
 
 def relu_backward(grad_output, x, /, out=None):
@@ -618,87 +667,400 @@ def relu_backward(grad_output, x, /, out=None):
     >>> fastrelu.relu_backward(g, np.array([1.0, -1.0, 0.0]))
     array([10.,  0.,  0.])
     """
-    cdef const dtype_kernels_t *d = _fast_kernels(x)
-    cdef call_t k
-    if (d == NULL or _fast_kernels(grad_output) == NULL
-            or not _same_layout(<ndarray>x, <ndarray>grad_output)):
-        return _api.relu_backward(grad_output, x, out)
-    if out is None:
-        out = new_like(<ndarray>x, cnp.NPY_KEEPORDER, NULL, 0)
-    elif not _fast_out(out, <ndarray>x, grad_output, d.itemsize):
-        return _api.relu_backward(grad_output, x, out)
-    _set_binary(&k, d, <char *>PyArray_DATA(<ndarray>grad_output), d.itemsize,
-                <char *>PyArray_DATA(<ndarray>x), d.itemsize,
-                <char *>PyArray_DATA(<ndarray>out), d.itemsize)
-    _execute_gil(&k, PyArray_SIZE(<ndarray>x))
-    return out
+    r = _fast_binary(OP_RELU_BACKWARD, grad_output, x, out, NULL)
+    return _api.relu_backward(grad_output, x, out) if r is _SLOW else r
+
+
+def relu6(x, /, out=None):
+    """ReLU clipped at 6, elementwise: ``min(max(x, 0), 6)``, NaN kept.
+
+    Parameters
+    ----------
+    x : array_like
+        Input of a supported dtype (see `relu`); any shape, layout and byte order.
+    out : ndarray, optional
+        Writable array of ``x``'s shape and dtype for the result; may be ``x``.
+
+    Returns
+    -------
+    ndarray
+        The result, of ``x``'s dtype (``out`` when given).
+
+    Raises
+    ------
+    TypeError, ValueError
+        As for `relu`.
+
+    Notes
+    -----
+    Exactly: ``0 if x <= 0 else (6 if x >= 6 else x)``; NaN stays NaN (with its
+    payload), -0.0 -> +0.0, +inf -> 6. Equivalent NumPy (but for NaN and -0.0):
+    ``np.clip(x, 0, 6)``. Used by MobileNet-style networks, whose activations
+    must fit a fixed-point range.
+
+    Examples
+    --------
+    >>> import numpy as np, fastrelu
+    >>> fastrelu.relu6(np.array([-1.0, 3.0, 7.5, np.inf]))
+    array([0., 3., 6., 6.])
+    """
+    r = _fast_unary(OP_RELU6, x, out, NULL)
+    return _api.relu6(x, out) if r is _SLOW else r
+
+
+def relu6_(x, /):
+    """ReLU6 in place: ``x[...] = relu6(x)``; returns ``x``.
+
+    Parameters
+    ----------
+    x : ndarray
+        Writable array of a supported dtype; any view.
+
+    Returns
+    -------
+    ndarray
+        ``x`` itself.
+
+    Raises
+    ------
+    TypeError
+        ``x`` is not an ndarray, or of an unsupported dtype.
+    ValueError
+        ``x`` is read-only.
+
+    Examples
+    --------
+    >>> import numpy as np, fastrelu
+    >>> a = np.array([-3, 2, 9], dtype=np.int16)
+    >>> fastrelu.relu6_(a)
+    array([0, 2, 6], dtype=int16)
+    """
+    r = _fast_inplace(OP_RELU6, x, NULL)
+    return _api.relu6_(x) if r is _SLOW else r
+
+
+def relu6_backward(grad_output, x, /, out=None):
+    """ReLU6 backward in one pass: ``grad_output`` where ``0 < x < 6``, else 0.
+
+    Parameters
+    ----------
+    grad_output : array_like
+        Gradient of the loss with respect to the ReLU6 output.
+    x : array_like
+        The ReLU6 input or its output (the mask ``0 < x < 6`` is the same).
+        Same shape and dtype as ``grad_output``.
+    out : ndarray, optional
+        Writable array of that shape and dtype for the result.
+
+    Returns
+    -------
+    ndarray
+        The gradient with respect to the input (``out`` when given). A
+        selection: 0 exactly where the mask is off, also for inf/NaN gradients.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As for `relu_backward`.
+
+    Examples
+    --------
+    >>> import numpy as np, fastrelu
+    >>> fastrelu.relu6_backward(np.ones(4), np.array([-1.0, 3.0, 6.0, 9.0]))
+    array([0., 1., 0., 0.])
+    """
+    r = _fast_binary(OP_RELU6_BACKWARD, grad_output, x, out, NULL)
+    return _api.relu6_backward(grad_output, x, out) if r is _SLOW else r
+
+
+def leaky_relu(x, /, negative_slope=0.01, out=None):
+    """Leaky ReLU, elementwise: ``x`` where ``x > 0``, else ``negative_slope * x``.
+
+    Leaky ReLU is the standard answer to the "dying ReLU" problem: a unit whose
+    input stays negative gets zero gradient from `relu` and stops learning; the
+    small slope keeps a gradient flowing.
+
+    Parameters
+    ----------
+    x : array_like
+        Input of dtype float16, float32 or float64 (float16 is computed in
+        float32 and rounded, as PyTorch does). Any shape, layout, byte order.
+    negative_slope : float, optional
+        The slope for ``x <= 0`` (default 0.01). Used as float32 for float16 and
+        float32 input, as float64 for float64 input.
+    out : ndarray, optional
+        Writable array of ``x``'s shape and dtype for the result; may be ``x``.
+
+    Returns
+    -------
+    ndarray
+        The result, of ``x``'s dtype (``out`` when given).
+
+    Raises
+    ------
+    TypeError
+        A dtype other than float16/32/64, a non-real ``negative_slope``, or a
+        bad ``out``.
+    ValueError
+        ``out`` of another shape, or read-only.
+
+    Notes
+    -----
+    Exactly as PyTorch: ``x if x > 0 else x * negative_slope`` in IEEE
+    arithmetic, so NaN propagates, -0.0 stays -0.0 and -inf * slope is -inf.
+    Equivalent NumPy: ``np.where(x > 0, x, x * negative_slope)``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastrelu
+    >>> fastrelu.leaky_relu(np.array([-2.0, 0.0, 3.0]), negative_slope=0.1)
+    array([-0.2,  0. ,  3. ])
+    """
+    cdef slope_t s = _slope(negative_slope)
+    r = _fast_unary(OP_LEAKY, x, out, &s)
+    return _api.leaky_relu(x, s.d, out) if r is _SLOW else r
+
+
+def leaky_relu_(x, /, negative_slope=0.01):
+    """Leaky ReLU in place: ``x[...] = leaky_relu(x, negative_slope)``; returns ``x``.
+
+    Parameters
+    ----------
+    x : ndarray
+        Writable float16/float32/float64 array; any view.
+    negative_slope : float, optional
+        The slope for ``x <= 0`` (default 0.01).
+
+    Returns
+    -------
+    ndarray
+        ``x`` itself.
+
+    Raises
+    ------
+    TypeError
+        ``x`` is not an ndarray, or not of a float dtype.
+    ValueError
+        ``x`` is read-only.
+
+    Examples
+    --------
+    >>> import numpy as np, fastrelu
+    >>> a = np.array([-10.0, 5.0], dtype=np.float32)
+    >>> fastrelu.leaky_relu_(a, 0.5)
+    array([-5.,  5.], dtype=float32)
+    """
+    cdef slope_t s = _slope(negative_slope)
+    r = _fast_inplace(OP_LEAKY, x, &s)
+    return _api.leaky_relu_(x, s.d) if r is _SLOW else r
+
+
+def leaky_relu_backward(grad_output, x, /, negative_slope=0.01, out=None):
+    """Leaky ReLU backward in one pass: ``grad_output`` where ``x > 0``, else
+    ``negative_slope * grad_output``.
+
+    Parameters
+    ----------
+    grad_output : array_like
+        Gradient of the loss with respect to the leaky ReLU output.
+    x : array_like
+        The leaky ReLU input; with ``negative_slope > 0`` also its output (the
+        sign is the same). Same shape and float dtype as ``grad_output``.
+    negative_slope : float, optional
+        The slope used in the forward pass (default 0.01).
+    out : ndarray, optional
+        Writable array of that shape and dtype for the result.
+
+    Returns
+    -------
+    ndarray
+        The gradient with respect to the input (``out`` when given).
+
+    Raises
+    ------
+    TypeError, ValueError
+        As for `relu_backward`; float dtypes only.
+
+    Examples
+    --------
+    >>> import numpy as np, fastrelu
+    >>> fastrelu.leaky_relu_backward(np.ones(3), np.array([-1.0, 0.0, 2.0]), 0.1)
+    array([0.1, 0.1, 1. ])
+    """
+    cdef slope_t s = _slope(negative_slope)
+    r = _fast_binary(OP_LEAKY_BACKWARD, grad_output, x, out, &s)
+    return _api.leaky_relu_backward(grad_output, x, s.d, out) if r is _SLOW else r
 
 
 # --- ufuncs: every other layout, and the NumPy protocol -------------------------------
 # NumPy's iterator hands these loops strided, broadcast, byte-swapped (buffered)
 # and overlap-resolved operands; the loops run the same kernels and threads.
 
-cdef void _relu_loop(char **args, const npy_intp *dims, const npy_intp *steps,
-                     void *data) noexcept nogil:
-    cdef const dtype_kernels_t *d = <const dtype_kernels_t *>data
+cdef extern from "<fenv.h>":
+    int feclearexcept(int excepts) nogil
+    int FE_ALL_EXCEPT
+
+ctypedef struct loop_info_t:
+    const dtype_kernels_t *d
+    int op
+    bint binary
+
+
+cdef void _unary_loop(char **args, const npy_intp *dims, const npy_intp *steps,
+                      void *data) noexcept nogil:
+    cdef const loop_info_t *info = <const loop_info_t *>data
+    cdef const dtype_kernels_t *d = info.d
     cdef call_t k
-    _set_unary(&k, d, d.relu, d.relu_stream, args[0], steps[0], args[1], steps[1])
+    _set_unary(&k, d, d.unary[info.op], d.relu_stream if info.op == OP_RELU else NULL,
+               d.consts, args[0], steps[0], args[1], steps[1])
     _execute(&k, dims[0])
 
 
-cdef void _grad_loop(char **args, const npy_intp *dims, const npy_intp *steps,
-                     void *data) noexcept nogil:
-    cdef const dtype_kernels_t *d = <const dtype_kernels_t *>data
+cdef void _binary_loop(char **args, const npy_intp *dims, const npy_intp *steps,
+                       void *data) noexcept nogil:
+    cdef const loop_info_t *info = <const loop_info_t *>data
+    cdef const dtype_kernels_t *d = info.d
     cdef call_t k
-    _set_unary(&k, d, d.grad, NULL, args[0], steps[0], args[1], steps[1])
+    _set_binary(&k, d, d.binary[info.op], d.consts, args[0], steps[0], args[1], steps[1],
+                args[2], steps[2])
     _execute(&k, dims[0])
 
 
-cdef void _backward_loop(char **args, const npy_intp *dims, const npy_intp *steps,
-                         void *data) noexcept nogil:
-    cdef const dtype_kernels_t *d = <const dtype_kernels_t *>data
+cdef inline slope_t _slope_at(const char *p, npy_intp itemsize) noexcept nogil:
+    # the slope operand is float64 for float64 loops, float32 otherwise
+    cdef slope_t s
+    if itemsize == 8:
+        s.d = (<const double *>p)[0]
+        s.f = <float>s.d
+    else:
+        s.f = (<const float *>p)[0]
+        s.d = s.f
+    return s
+
+
+cdef void _slope_loop(char **args, const npy_intp *dims, const npy_intp *steps,
+                      void *data) noexcept nogil:
+    """leaky_relu(x, slope) and leaky_relu_backward(g, x, slope): the slope is
+    the last input; a scalar (stride 0) runs as one call, an array per element."""
+    cdef const loop_info_t *info = <const loop_info_t *>data
+    cdef const dtype_kernels_t *d = info.d
+    cdef bint binary = info.binary
+    cdef int islope = 2 if binary else 1
+    cdef npy_intp n = dims[0], i, step = steps[islope]
+    cdef npy_intp todo = 1 if step != 0 else n
+    cdef slope_t s
     cdef call_t k
-    _set_binary(&k, d, args[0], steps[0], args[1], steps[1], args[2], steps[2])
-    _execute(&k, dims[0])
+    i = 0
+    while i < n:
+        if step == 0:
+            todo = n
+        s = _slope_at(args[islope] + i * step, d.itemsize)
+        if binary:
+            _set_binary(&k, d, d.binary[info.op], &s,
+                        args[0] + i * steps[0], steps[0], args[1] + i * steps[1], steps[1],
+                        args[3] + i * steps[3], steps[3])
+        else:
+            _set_unary(&k, d, d.unary[info.op], NULL, &s, args[0] + i * steps[0], steps[0],
+                       args[2] + i * steps[2], steps[2])
+        _execute(&k, todo)
+        i += todo
+    # x * slope may raise IEEE flags (underflow, or overflow for |slope| > 1);
+    # fastrelu's policy is no FP warnings on any path, as on the fast path.
+    feclearexcept(FE_ALL_EXCEPT)
 
 
 cdef enum:
     MAX_LOOPS = 16   # len(SUPPORTED_DTYPES) is 13 on common platforms
+    N_UFUNCS = 7
+    MAX_ARGS = 4
 
-cdef PyUFuncGenericFunction _relu_funcs[MAX_LOOPS]
-cdef PyUFuncGenericFunction _grad_funcs[MAX_LOOPS]
-cdef PyUFuncGenericFunction _backward_funcs[MAX_LOOPS]
-cdef void *_loop_data[MAX_LOOPS]
-cdef char _unary_types[2 * MAX_LOOPS]
-cdef char _binary_types[3 * MAX_LOOPS]
-
-
-cdef object _make_ufuncs():
-    cdef int i, ntypes = len(SUPPORTED_DTYPES)
-    assert ntypes <= MAX_LOOPS
-    for i, dt in enumerate(SUPPORTED_DTYPES):
-        num = dt.num
-        _relu_funcs[i] = _relu_loop
-        _grad_funcs[i] = _grad_loop
-        _backward_funcs[i] = _backward_loop
-        _loop_data[i] = &KERNELS[num]
-        _unary_types[2 * i] = _unary_types[2 * i + 1] = num
-        _binary_types[3 * i] = _binary_types[3 * i + 1] = _binary_types[3 * i + 2] = num
-    return (
-        new_ufunc(_relu_funcs, _loop_data, _unary_types, ntypes, 1, 1, PyUFunc_None,
-                  b"relu", b"relu(x, /, out=None, ...)\n\nReLU as a NumPy ufunc: "
-                  b"0 if x <= 0 else x (NaN kept, -0.0 -> +0.0).", 0),
-        new_ufunc(_grad_funcs, _loop_data, _unary_types, ntypes, 1, 1, PyUFunc_None,
-                  b"relu_grad", b"relu_grad(x, /, out=None, ...)\n\nReLU derivative "
-                  b"as a NumPy ufunc: 1 where x > 0, else 0.", 0),
-        new_ufunc(_backward_funcs, _loop_data, _binary_types, ntypes, 2, 1,
-                  PyUFunc_None, b"relu_backward",
-                  b"relu_backward(grad_output, x, /, out=None, ...)\n\nFused ReLU "
-                  b"backward as a NumPy ufunc: grad_output where x > 0, else 0.", 0),
-    )
+cdef PyUFuncGenericFunction _funcs[N_UFUNCS][MAX_LOOPS]
+cdef void *_data[N_UFUNCS][MAX_LOOPS]
+cdef loop_info_t _info[N_UFUNCS][MAX_LOOPS]
+cdef char _types[N_UFUNCS][MAX_LOOPS * MAX_ARGS]
+_UFUNC_TEXT = []     # keeps the names and docs alive: NumPy keeps the pointers
 
 
-ufunc_relu, ufunc_relu_grad, ufunc_relu_backward = _make_ufuncs()
+cdef object _make_ufunc(int u, str name, str doc, PyUFuncGenericFunction loop, int nin,
+                        dtypes, int op, bint slope, bint binary):
+    cdef int i, j, nargs = nin + 1
+    assert len(dtypes) <= MAX_LOOPS and nargs <= MAX_ARGS
+    for i, dt in enumerate(dtypes):
+        _info[u][i].d = &KERNELS[dt.num]
+        _info[u][i].op = op
+        _info[u][i].binary = binary
+        _funcs[u][i] = loop
+        _data[u][i] = &_info[u][i]
+        for j in range(nargs):
+            _types[u][nargs * i + j] = dt.num
+        if slope:   # the slope operand: float64 for float64, else float32
+            _types[u][nargs * i + nin - 1] = (np.dtype(np.float64) if dt.itemsize == 8
+                                              else np.dtype(np.float32)).num
+    text = (name.encode(), doc.encode())
+    _UFUNC_TEXT.append(text)
+    return new_ufunc(_funcs[u], _data[u], _types[u], len(dtypes), nin, 1, PyUFunc_None,
+                     text[0], text[1], 0)
+
+
+ufunc_relu = _make_ufunc(
+    0, "relu", "relu(x, /, out=None, *, where=True, ...)\n\nReLU as a NumPy ufunc: "
+    "0 if x <= 0 else x (NaN kept, -0.0 -> +0.0).", _unary_loop, 1, SUPPORTED_DTYPES,
+    OP_RELU, False, False)
+ufunc_relu_grad = _make_ufunc(
+    1, "relu_grad", "relu_grad(x, /, out=None, ...)\n\nReLU derivative as a NumPy "
+    "ufunc: 1 where x > 0, else 0.", _unary_loop, 1, SUPPORTED_DTYPES, OP_RELU_GRAD, False, False)
+ufunc_relu_backward = _make_ufunc(
+    2, "relu_backward", "relu_backward(grad_output, x, /, out=None, ...)\n\nFused ReLU "
+    "backward as a NumPy ufunc: grad_output where x > 0, else 0.", _binary_loop, 2,
+    SUPPORTED_DTYPES, OP_RELU_BACKWARD, False, True)
+ufunc_relu6 = _make_ufunc(
+    3, "relu6", "relu6(x, /, out=None, ...)\n\nReLU6 as a NumPy ufunc: "
+    "0 if x <= 0, 6 if x >= 6, else x (NaN kept).", _unary_loop, 1, SUPPORTED_DTYPES,
+    OP_RELU6, False, False)
+ufunc_relu6_backward = _make_ufunc(
+    4, "relu6_backward", "relu6_backward(grad_output, x, /, out=None, ...)\n\nReLU6 "
+    "backward as a NumPy ufunc: grad_output where 0 < x < 6, else 0.", _binary_loop, 2,
+    SUPPORTED_DTYPES, OP_RELU6_BACKWARD, False, True)
+ufunc_leaky_relu = _make_ufunc(
+    5, "leaky_relu", "leaky_relu(x, negative_slope, /, out=None, ...)\n\nLeaky ReLU "
+    "as a NumPy ufunc: x if x > 0 else x * negative_slope (float dtypes).", _slope_loop,
+    2, FLOAT_DTYPES, OP_LEAKY, True, False)
+ufunc_leaky_relu_backward = _make_ufunc(
+    6, "leaky_relu_backward", "leaky_relu_backward(grad_output, x, negative_slope, /, "
+    "out=None, ...)\n\nLeaky ReLU backward as a NumPy ufunc: grad_output if x > 0 "
+    "else grad_output * negative_slope.", _slope_loop, 3, FLOAT_DTYPES,
+    OP_LEAKY_BACKWARD, True, True)
+
+
+# --- the C-level API (fastrelu.kernels) ------------------------------------------------
+
+cdef void _run_unary(int op, int typenum, const char *x, char *out, npy_intp n,
+                     const void *consts) noexcept nogil:
+    cdef const dtype_kernels_t *d = &KERNELS[typenum]
+    cdef call_t k
+    _set_unary(&k, d, d.unary[op], d.relu_stream if op == OP_RELU else NULL,
+               consts if consts != NULL else <const void *>d.consts,
+               x, d.itemsize, out, d.itemsize)
+    _execute(&k, n)
+
+
+cdef void _run_binary(int op, int typenum, const char *g, const char *x, char *out,
+                      npy_intp n, const void *consts) noexcept nogil:
+    cdef const dtype_kernels_t *d = &KERNELS[typenum]
+    cdef call_t k
+    _set_binary(&k, d, d.binary[op], consts if consts != NULL else <const void *>d.consts,
+                g, d.itemsize, x, d.itemsize, out, d.itemsize)
+    _execute(&k, n)
+
+
+cdef c_api_t C_API
+C_API.run_unary = _run_unary
+C_API.run_binary = _run_binary
+
+
+def c_api():
+    """The dispatcher for fastrelu.kernels, as a PyCapsule (private)."""
+    return PyCapsule_New(&C_API, b"fastrelu.c_api", NULL)
 
 
 # --- build information ----------------------------------------------------------------

@@ -22,15 +22,20 @@
 #   - float16 at full SIMD speed without F16C;
 #   - compare + select that GCC vectorizes at -O3 for every width.
 #
-# The per-dtype constants reach the kernels as ``c = {NEG, POS, ONE}`` (ONE is
-# the bits of 1 in that dtype, for the gradient); ``_core`` owns them.
+# The per-dtype constants reach the kernels as ``c = {NEG, POS, ONE, SIX}``
+# (ONE and SIX are the bits of 1 and 6 in that dtype, for the gradient and
+# relu6); ``_core`` owns them.
+#
+# Leaky ReLU is the exception: it scales negative values, so it needs float
+# arithmetic and works on float16/float32/float64 only (float16 computed in
+# float32, as PyTorch does). Its ``c`` points to a ``slope_t``.
 from libc.stdint cimport (int8_t, int16_t, int32_t, int64_t,
                           uint8_t, uint16_t, uint32_t, uint64_t)
 from cpython.pycapsule cimport PyCapsule_New
 from numpy cimport npy_intp
 
 from fastrelu._kernels cimport (
-    unary_fn, binary_fn, kernel_table_t,
+    unary_fn, binary_fn, kernel_table_t, slope_t,
     C_INT8, C_INT16, C_INT32, C_INT64, C_UINT8, C_UINT16, C_UINT32, C_UINT64,
 )
 
@@ -63,6 +68,18 @@ cdef enum:
     NEG = 0
     POS = 1
     ONE = 2
+    SIX = 3
+
+cdef extern from *:
+    # GCC's IEEE binary16 (arithmetic is done in float). Declared to Cython as
+    # an integer type only so that its fused specialization stays distinct
+    # from ``float``; every expression below converts it to float explicitly.
+    ctypedef short half "_Float16"
+
+ctypedef fused real_t:
+    half
+    float
+    double
 
 
 cdef inline const bits_t *at(const bits_t *p, npy_intp stride, npy_intp i) noexcept nogil:
@@ -129,6 +146,101 @@ cdef void backward_kernel(const bits_t *g, npy_intp sg, const bits_t *x, npy_int
             at_mut(out, so, i)[0] = w if (v > 0) & (v <= pos) else 0
 
 
+# --- relu6: clamp to [0, 6], NaN kept -------------------------------------------
+
+cdef void relu6_kernel(const bits_t *x, npy_intp sx, bits_t *out, npy_intp so,
+                       npy_intp n, const bits_t *c) noexcept nogil:
+    # x >= 6 is ``SIX <= bits <= POS``: positive NaNs lie above POS (= +inf).
+    cdef bits_t neg = c[NEG], pos = c[POS], six = c[SIX], v
+    cdef npy_intp i
+    if sx == sizeof(bits_t) and so == sizeof(bits_t):
+        for i in range(n):
+            v = x[i]
+            out[i] = 0 if v <= neg else (six if (v >= six) & (v <= pos) else v)
+    else:
+        for i in range(n):
+            v = at(x, sx, i)[0]
+            at_mut(out, so, i)[0] = 0 if v <= neg else (six if (v >= six) & (v <= pos) else v)
+
+
+cdef void relu6_backward_kernel(const bits_t *g, npy_intp sg, const bits_t *x, npy_intp sx,
+                                bits_t *out, npy_intp so, npy_intp n,
+                                const bits_t *c) noexcept nogil:
+    # g where 0 < x < 6 (NaN excluded: negative NaNs are < 0, positive ones > SIX)
+    cdef bits_t six = c[SIX], v, w
+    cdef npy_intp i
+    if sg == sizeof(bits_t) and sx == sizeof(bits_t) and so == sizeof(bits_t):
+        for i in range(n):
+            v = x[i]
+            w = g[i]
+            out[i] = w if (v > 0) & (v < six) else 0
+    else:
+        for i in range(n):
+            v = at(x, sx, i)[0]
+            w = at(g, sg, i)[0]
+            at_mut(out, so, i)[0] = w if (v > 0) & (v < six) else 0
+
+
+# --- leaky relu: x if x > 0 else x * slope (floats only) ------------------------
+# The product is computed for every element and then selected: a multiply
+# under a condition is control flow that GCC does not vectorize (it could trap).
+# Its IEEE flags are cleared by the ufunc loops in _core.
+
+cdef void leaky_kernel(const real_t *x, npy_intp sx, real_t *out, npy_intp so,
+                       npy_intp n, const slope_t *c) noexcept nogil:
+    cdef npy_intp i
+    cdef float sf = c.f, pf
+    cdef double sd = c.d, pd
+    cdef real_t v
+    if sx == sizeof(real_t) and so == sizeof(real_t):
+        for i in range(n):
+            v = x[i]
+            if real_t is double:
+                pd = v * sd
+                out[i] = v if v > 0 else pd
+            else:
+                pf = <float>v * sf
+                out[i] = <real_t>(<float>v if v > 0 else pf)
+    else:
+        for i in range(n):
+            v = (<const real_t *>(<const char *>x + i * sx))[0]
+            if real_t is double:
+                pd = v * sd
+                (<real_t *>(<char *>out + i * so))[0] = v if v > 0 else pd
+            else:
+                pf = <float>v * sf
+                (<real_t *>(<char *>out + i * so))[0] = <real_t>(<float>v if v > 0 else pf)
+
+
+cdef void leaky_backward_kernel(const real_t *g, npy_intp sg, const real_t *x, npy_intp sx,
+                                real_t *out, npy_intp so, npy_intp n,
+                                const slope_t *c) noexcept nogil:
+    cdef npy_intp i
+    cdef float sf = c.f, pf
+    cdef double sd = c.d, pd
+    cdef real_t v, w
+    if sg == sizeof(real_t) and sx == sizeof(real_t) and so == sizeof(real_t):
+        for i in range(n):
+            v = x[i]
+            w = g[i]
+            if real_t is double:
+                pd = w * sd
+                out[i] = w if v > 0 else pd
+            else:
+                pf = <float>w * sf
+                out[i] = <real_t>(<float>w if v > 0 else pf)
+    else:
+        for i in range(n):
+            v = (<const real_t *>(<const char *>x + i * sx))[0]
+            w = (<const real_t *>(<const char *>g + i * sg))[0]
+            if real_t is double:
+                pd = w * sd
+                (<real_t *>(<char *>out + i * so))[0] = w if v > 0 else pd
+            else:
+                pf = <float>w * sf
+                (<real_t *>(<char *>out + i * so))[0] = <real_t>(<float>w if v > 0 else pf)
+
+
 # --- the table this module exports ---------------------------------------------
 # The casts drop the element type from the pointers: the table is indexed by
 # carrier, and _core passes each entry pointers of exactly that type.
@@ -155,6 +267,23 @@ TABLE.grad[:] = [
     <unary_fn>grad_kernel[uint8_t], <unary_fn>grad_kernel[uint16_t],
     <unary_fn>grad_kernel[uint32_t], <unary_fn>grad_kernel[uint64_t],
 ]
+TABLE.relu6[:] = [
+    <unary_fn>relu6_kernel[int8_t], <unary_fn>relu6_kernel[int16_t],
+    <unary_fn>relu6_kernel[int32_t], <unary_fn>relu6_kernel[int64_t],
+    <unary_fn>relu6_kernel[uint8_t], <unary_fn>relu6_kernel[uint16_t],
+    <unary_fn>relu6_kernel[uint32_t], <unary_fn>relu6_kernel[uint64_t],
+]
+TABLE.relu6_backward[:] = [
+    <binary_fn>relu6_backward_kernel[int8_t], <binary_fn>relu6_backward_kernel[int16_t],
+    <binary_fn>relu6_backward_kernel[int32_t], <binary_fn>relu6_backward_kernel[int64_t],
+    <binary_fn>relu6_backward_kernel[uint8_t], <binary_fn>relu6_backward_kernel[uint16_t],
+    <binary_fn>relu6_backward_kernel[uint32_t], <binary_fn>relu6_backward_kernel[uint64_t],
+]
+TABLE.leaky[:] = [<unary_fn>leaky_kernel[half], <unary_fn>leaky_kernel[float],
+                  <unary_fn>leaky_kernel[double]]
+TABLE.leaky_backward[:] = [<binary_fn>leaky_backward_kernel[half],
+                           <binary_fn>leaky_backward_kernel[float],
+                           <binary_fn>leaky_backward_kernel[double]]
 TABLE.backward[:] = [
     <binary_fn>backward_kernel[int8_t], <binary_fn>backward_kernel[int16_t],
     <binary_fn>backward_kernel[int32_t], <binary_fn>backward_kernel[int64_t],

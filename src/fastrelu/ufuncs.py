@@ -13,8 +13,13 @@ Examples
 >>> ufuncs.relu(np.array([-1.0, 2.0]))
 array([0., 2.])
 """
+from fastrelu._core import ufunc_leaky_relu as leaky_relu
+from fastrelu._core import ufunc_leaky_relu_backward as leaky_relu_backward
 from fastrelu._core import ufunc_relu as relu
+from fastrelu._core import ufunc_relu6 as relu6
+from fastrelu._core import ufunc_relu6_backward as relu6_backward
 from fastrelu._core import ufunc_relu_backward as relu_backward
 from fastrelu._core import ufunc_relu_grad as relu_grad
 
-__all__ = ["relu", "relu_backward", "relu_grad"]
+__all__ = ["leaky_relu", "leaky_relu_backward", "relu", "relu6", "relu6_backward",
+           "relu_backward", "relu_grad"]
