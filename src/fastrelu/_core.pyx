@@ -337,14 +337,47 @@ cdef inline void _run_chunk(const call_t *k, npy_intp start, npy_intp stop) noex
                 stop - start, k.consts)
 
 
+cdef inline bint _overlap(const char *p, npy_intp sp, const char *q, npy_intp sq,
+                          npy_intp n, npy_intp itemsize) noexcept nogil:
+    """The memory spans of two strided operands of n elements intersect."""
+    cdef const char *p0 = p if sp >= 0 else p + (n - 1) * sp
+    cdef const char *p1 = (p + (n - 1) * sp if sp >= 0 else p) + itemsize
+    cdef const char *q0 = q if sq >= 0 else q + (n - 1) * sq
+    cdef const char *q1 = (q + (n - 1) * sq if sq >= 0 else q) + itemsize
+    return p0 < q1 and q0 < p1
+
+
+cdef inline bint _shares_memory(const call_t *k, npy_intp n, bint allow_same) noexcept nogil:
+    """An input's memory meets the output's (not counting, when ``allow_same``,
+    an input that *is* the output: same address and stride, an in-place call)."""
+    if n <= 0:
+        return False
+    if (not (allow_same and k.a == k.out and k.sa == k.so)
+            and _overlap(k.a, k.sa, k.out, k.so, n, k.itemsize)):
+        return True
+    return (k.binary != NULL
+            and not (allow_same and k.b == k.out and k.sb == k.so)
+            and _overlap(k.b, k.sb, k.out, k.so, n, k.itemsize))
+
+
 cdef void _execute(call_t *k, npy_intp n) noexcept nogil:
-    """Run ``k`` over n elements: streaming stores and threads when large."""
+    """Run ``k`` over n elements: streaming stores and threads when large.
+
+    NumPy hands a ufunc loop operands that overlap when a forward,
+    element-by-element pass is still correct (``out`` trailing an input);
+    splitting such a call across threads is not, so it stays on one thread,
+    and streaming stores are used only on memory apart from the inputs.
+    """
     cdef npy_intp nbytes = n * k.itemsize, per, align
     cdef int nt, t
-    if (k.unary_stream != NULL and nbytes >= STREAM_MIN_BYTES and k.a != k.out
-            and k.sa == k.itemsize and k.so == k.itemsize):
+    if (k.unary_stream != NULL and nbytes >= STREAM_MIN_BYTES
+            and k.sa == k.itemsize and k.so == k.itemsize
+            and not _shares_memory(k, n, False)):
         k.unary = k.unary_stream
-    nt = _team_size(nbytes)
+    if nbytes < PARALLEL_MIN_BYTES or _shares_memory(k, n, True):
+        nt = 1
+    else:
+        nt = _team_size(nbytes)
     if nt <= 1:
         _run_chunk(k, 0, n)
         return
