@@ -78,7 +78,7 @@ render("src/fastrelu/kernels.pyx.tp")
 
 extensions = [
     Extension("fastrelu._core", ["src/fastrelu/_core.pyx"],
-              include_dirs=[np.get_include()], define_macros=NUMPY,
+              include_dirs=[np.get_include(), "src/fastrelu"], define_macros=NUMPY,
               extra_compile_args=CFLAGS + ["-fopenmp"],
               extra_link_args=EXTRA_LDFLAGS + ["-fopenmp"]),
     *(kernel_extension(level, flags) for level, flags in ISA_FLAGS.items()),

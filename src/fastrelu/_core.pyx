@@ -24,7 +24,6 @@ from fastrelu._kernels cimport (unary_fn, binary_fn, kernel_table_t, slope_t, c_
 
 import importlib
 import os
-import sys
 import warnings
 
 import numpy as np
@@ -49,60 +48,7 @@ cdef extern from "numpy/ufuncobject.h":
     enum:
         PyUFunc_None
 
-cdef extern from *:
-    """
-    /* Instruction-set level of this CPU (the OS must also save the registers,
-       which libgcc's __builtin_cpu_supports checks): 0 baseline, 1 AVX2, 2 AVX-512. */
-    static int fr_cpu_level(void)
-    {
-    #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
-        __builtin_cpu_init();
-        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
-                && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq")
-                && __builtin_cpu_supports("f16c"))
-            return 2;
-        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c"))
-            return 1;
-    #endif
-        return 0;
-    }
-
-    /* One team of worker threads for the whole process: a call that finds it
-       busy (another Python thread, or a caller already inside a thread pool)
-       runs on its own thread instead of oversubscribing the cores. */
-    static int fr_team_busy = 0;
-    static inline int fr_team_acquire(void)
-    {
-        return __atomic_exchange_n(&fr_team_busy, 1, __ATOMIC_ACQUIRE) == 0;
-    }
-    static inline void fr_team_release(void)
-    {
-        __atomic_store_n(&fr_team_busy, 0, __ATOMIC_RELEASE);
-    }
-
-    /* GNU OpenMP cannot start a parallel region in a child forked after the
-       parent used one (the child hangs), so a forked child runs every call on
-       its own thread. */
-    #include <pthread.h>
-    static int fr_forked = 0;
-    static void fr_after_fork_child(void)
-    {
-        fr_forked = 1;
-        fr_team_busy = 0;
-    }
-    static int fr_register_atfork(void)
-    {
-        return pthread_atfork(NULL, NULL, fr_after_fork_child);
-    }
-
-    #if defined(__clang__)
-    static const char *fr_compiler_version = "clang " __VERSION__;
-    #elif defined(__GNUC__)
-    static const char *fr_compiler_version = "gcc " __VERSION__;
-    #else
-    static const char *fr_compiler_version = "unknown";
-    #endif
-    """
+cdef extern from "_runtime.h":
     int fr_cpu_level() noexcept nogil
     int fr_register_atfork() noexcept nogil
     bint fr_forked
