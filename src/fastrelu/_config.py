@@ -96,7 +96,7 @@ def show_config(file=None):
         f"  kernel path       {info['isa']} (flags: {info['isa_cflags'] or 'default x86-64'})",
         f"  CPU supports      {', '.join(info['isa_levels_supported'])}",
         "  override          FASTRELU_CPU=baseline|avx2|avx512",
-        f"  threads           {info['num_threads']} (OpenMP; parallel above "
+        f"  threads           {info['num_threads']} (fastrelu's pool; parallel above "
         f"{info['parallel_min_bytes']} bytes)",
         f"  streaming stores  above {info['stream_min_bytes']} bytes",
     ]

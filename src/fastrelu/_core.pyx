@@ -12,7 +12,6 @@ cimport numpy as cnp
 from numpy cimport (ndarray, npy_intp, PyArray_DATA, PyArray_DIMS, PyArray_FLAGS,
                     PyArray_ISNOTSWAPPED, PyArray_NDIM, PyArray_SIZE, PyArray_TYPE)
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_New
-from cython.parallel cimport prange
 from libc.string cimport memcpy, memcmp
 cimport openmp
 
@@ -51,7 +50,9 @@ cdef extern from "numpy/ufuncobject.h":
 cdef extern from "_runtime.h":
     int fr_cpu_level() noexcept nogil
     int fr_register_atfork() noexcept nogil
-    bint fr_forked
+    ctypedef void (*fr_chunk_fn)(void *ctx, npy_intp start, npy_intp stop) noexcept nogil
+    void fr_pool_run(fr_chunk_fn fn, void *ctx, npy_intp n, npy_intp chunk,
+                     int threads) noexcept nogil
     bint fr_team_acquire() noexcept nogil
     void fr_team_release() noexcept nogil
     const char *fr_compiler_version
@@ -176,7 +177,9 @@ cdef npy_intp NOGIL_MIN_BYTES = 1 << 15      # release the GIL
 cdef npy_intp PARALLEL_MIN_BYTES = 1 << 18   # split across threads
 cdef npy_intp STREAM_MIN_BYTES = 1 << 25     # non-temporal stores (out-of-place relu);
                                              # set to the last-level cache size below
-cdef npy_intp CHUNK_ALIGN_BYTES = 4096       # thread chunks start on a page
+cdef npy_intp CHUNK_MIN_BYTES = 1 << 16      # thread chunks: 64 KiB .. 1 MiB, about
+cdef npy_intp CHUNK_MAX_BYTES = 1 << 20      # 4 per thread, so a late thread finds work
+cdef npy_intp CHUNK_ALIGN_BYTES = 4096       # chunks start on a page
 
 @cython.wraparound(True)
 def _last_level_cache_bytes():
@@ -253,7 +256,7 @@ cdef inline int _team_size(npy_intp nbytes) noexcept nogil:
     nt = _threads if _threads > 0 else openmp.omp_get_max_threads()
     # every thread gets at least half the threshold
     nt = <int>min(<npy_intp>nt, 2 * nbytes // PARALLEL_MIN_BYTES)
-    if nt <= 1 or fr_forked or openmp.omp_in_parallel() or not fr_team_acquire():
+    if nt <= 1 or openmp.omp_in_parallel() or not fr_team_acquire():
         return 1
     return nt
 
@@ -306,6 +309,10 @@ cdef inline bint _shares_memory(const call_t *k, npy_intp n, bint allow_same) no
             and _overlap(k.b, k.sb, k.out, k.so, n, k.itemsize))
 
 
+cdef void _chunk_cb(void *ctx, npy_intp start, npy_intp stop) noexcept nogil:
+    _run_chunk(<const call_t *>ctx, start, stop)
+
+
 cdef void _execute(call_t *k, npy_intp n) noexcept nogil:
     """Run ``k`` over n elements: streaming stores and threads when large.
 
@@ -314,8 +321,8 @@ cdef void _execute(call_t *k, npy_intp n) noexcept nogil:
     splitting such a call across threads is not, so it stays on one thread,
     and streaming stores are used only on memory apart from the inputs.
     """
-    cdef npy_intp nbytes = n * k.itemsize, per, align
-    cdef int nt, t
+    cdef npy_intp nbytes = n * k.itemsize, chunk
+    cdef int nt
     if (k.unary_stream != NULL and nbytes >= STREAM_MIN_BYTES
             and k.sa == k.itemsize and k.so == k.itemsize
             and not _shares_memory(k, n, False)):
@@ -327,10 +334,9 @@ cdef void _execute(call_t *k, npy_intp n) noexcept nogil:
     if nt <= 1:
         _run_chunk(k, 0, n)
         return
-    align = CHUNK_ALIGN_BYTES // k.itemsize
-    per = ((n + nt - 1) // nt + align - 1) // align * align
-    for t in prange(nt, num_threads=nt, schedule="static"):
-        _run_chunk(k, t * per, min(n, (t + 1) * per))
+    chunk = min(max(nbytes // (4 * nt), CHUNK_MIN_BYTES), CHUNK_MAX_BYTES)
+    chunk = (chunk + CHUNK_ALIGN_BYTES - 1) // CHUNK_ALIGN_BYTES * CHUNK_ALIGN_BYTES
+    fr_pool_run(_chunk_cb, k, n, chunk // k.itemsize, nt)
     fr_team_release()
 
 
@@ -1051,7 +1057,7 @@ def build_info():
         "isa_cflags": TABLE.cflags.decode(),
         "isa_levels_supported": supported_isa_levels(),
         "compiler": fr_compiler_version.decode(),
-        "openmp": True,
+        "threads": "fastrelu pool (default count from OpenMP settings)",
         "num_threads": get_num_threads(),
         "parallel_min_bytes": PARALLEL_MIN_BYTES,
         "stream_min_bytes": STREAM_MIN_BYTES,

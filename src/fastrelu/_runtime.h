@@ -5,6 +5,8 @@
 
 #include <pthread.h>
 
+#include "_pool.h"
+
 /* Instruction-set level of this CPU (the OS must also save the registers,
    which libgcc's __builtin_cpu_supports checks): 0 baseline, 1 AVX2, 2 AVX-512. */
 static int fr_cpu_level(void)
@@ -34,14 +36,12 @@ static inline void fr_team_release(void)
     __atomic_store_n(&fr_team_busy, 0, __ATOMIC_RELEASE);
 }
 
-/* GNU OpenMP cannot start a parallel region in a child forked after the
-   parent used one (the child hangs), so a forked child runs every call on
-   its own thread. */
-static int fr_forked = 0;
+/* A forked child has none of the parent's threads: it starts a new team (and
+   a call that was running in another thread of the parent is not running). */
 static void fr_after_fork_child(void)
 {
-    fr_forked = 1;
     fr_team_busy = 0;
+    fr_pool_after_fork_child();
 }
 static int fr_register_atfork(void)
 {
