@@ -1,7 +1,7 @@
 """A process forked after fastrelu used its thread team still works.
 
-GNU OpenMP hangs in a forked child that opens a parallel region after the
-parent did; fastrelu runs such a child's calls on one thread instead.
+(GNU OpenMP hangs in a forked child that opens a parallel region after the
+parent did; fastrelu's own team is rebuilt in the child.)
 """
 import multiprocessing as mp
 import sys
