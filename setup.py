@@ -33,6 +33,7 @@ if platform.machine().lower() in ("x86_64", "amd64"):
                            "-mprefer-vector-width=512"]
 
 NUMPY = [("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION")]
+HEADERS = [f"src/fastrelu/{h}" for h in ("_runtime.h", "_pool.h", "_stream.h")]  # rebuild on change
 
 
 # The kernel modules only: -fno-trapping-math lets GCC vectorize leaky_relu's
@@ -46,7 +47,7 @@ def kernel_extension(level, flags):
               ("FASTRELU_ISA_CFLAGS", '"{}"'.format(" ".join(flags)))]
     return Extension(f"fastrelu._kernels_{level}", [f"src/fastrelu/_kernels_{level}.pyx"],
                      include_dirs=[np.get_include(), "src/fastrelu"],
-                     define_macros=NUMPY + macros,
+                     define_macros=NUMPY + macros, depends=HEADERS,
                      extra_compile_args=CFLAGS + KERNEL_CFLAGS + flags,
                      extra_link_args=EXTRA_LDFLAGS)
 
@@ -79,6 +80,7 @@ render("src/fastrelu/kernels.pyx.tp")
 extensions = [
     Extension("fastrelu._core", ["src/fastrelu/_core.pyx"],
               include_dirs=[np.get_include(), "src/fastrelu"], define_macros=NUMPY,
+              depends=HEADERS,
               extra_compile_args=CFLAGS + ["-fopenmp"],
               extra_link_args=EXTRA_LDFLAGS + ["-fopenmp"]),
     *(kernel_extension(level, flags) for level, flags in ISA_FLAGS.items()),

@@ -1,18 +1,23 @@
-/* fastrelu's thread team: persistent workers that *claim* chunks of a call.
+/* fastrelu's thread team: persistent workers, a static split with stealing.
  *
  * Why not an OpenMP parallel region: its closing barrier waits for every team
  * member, so on a busy machine a call stalls until a descheduled worker gets a
  * time slice (measured here: a 4 MB relu taking 12 ms instead of 0.3 ms with
  * the other core loaded), and GNU OpenMP hangs in a child forked after the
- * parent used it. Here the calling thread works through the chunks itself;
- * workers that wake in time take some. The caller only ever waits for chunks
- * a worker has claimed and is running. A forked child starts a new team.
+ * parent used it.
  *
- * The whole job is described by one 64-bit word, changed atomically:
- *   generation (12 bits) | helpers (8) | chunks (22) | next chunk (22)
- * A worker may run chunk k of a job only after a compare-and-swap moved
- * "next" from k to k + 1 in a word of that job; the job's fields are then
- * stable until the caller has seen every chunk done.
+ * A call is cut into chunks, and the chunks into one contiguous range per
+ * thread (the calling thread takes range 0), so that from call to call each
+ * thread touches the same memory and keeps it in its own caches. A thread
+ * that has finished its range steals chunks from the others, so the caller
+ * never waits for a worker that has not started: it only waits for chunks a
+ * worker has claimed and is running. A forked child starts a new team.
+ *
+ * Each range is one 64-bit word, changed atomically:
+ *     generation (16 bits) | end chunk (24) | next chunk (24)
+ * A thread may run chunk k of a job only after a compare-and-swap moved
+ * "next" from k to k + 1 in a word of that generation; the job's fields are
+ * then stable until the caller has seen every chunk done.
  *
  * One caller at a time (fr_team_acquire in _runtime.h guards fr_pool_run).
  */
@@ -22,11 +27,17 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdint.h>
+#include <time.h>
+#ifndef NPY_COMMON_H
 #include <numpy/npy_common.h>
+#endif
 
-#define FR_POOL_MAX_WORKERS 255
-#define FR_POOL_MAX_CHUNKS ((1u << 22) - 1)
-#define FR_POOL_SPIN 20000     /* pause loops before a worker sleeps (~0.1 ms) */
+#define FR_POOL_MAX_WORKERS 63
+#define FR_POOL_MAX_CHUNKS ((1u << 24) - 1)
+/* How long an idle worker stays awake for the next call before it sleeps: a
+   sleeping worker takes tens of microseconds to wake (longer in a VM). Calls
+   in a loop come microseconds apart, so they keep the team awake. */
+#define FR_POOL_SPIN_NS 200000
 
 typedef void (*fr_chunk_fn)(void *ctx, npy_intp start, npy_intp stop);
 
@@ -35,16 +46,17 @@ static struct {
     pthread_cond_t wake;
     int sleepers;
     int started;                 /* workers created in this process */
-    uint64_t word;               /* atomic: see above */
+    unsigned gen;                /* atomic: the current job's generation */
+    int ranges;                  /* atomic: threads (ranges) of the current job */
+    uint64_t range[FR_POOL_MAX_WORKERS + 1];   /* atomic: see above */
     npy_intp done;               /* atomic: chunks finished in the current job */
     fr_chunk_fn fn;              /* the current job (stable while it runs) */
     void *ctx;
     npy_intp n, chunk;
-} fr_pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, 0, 0, 0};
+} fr_pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
 
-#define FR_GEN(w) ((unsigned)((w) >> 52))
-#define FR_HELPERS(w) ((unsigned)(((w) >> 44) & 0xff))
-#define FR_CHUNKS(w) ((unsigned)(((w) >> 22) & FR_POOL_MAX_CHUNKS))
+#define FR_GEN(w) ((unsigned)((w) >> 48))
+#define FR_END(w) ((unsigned)(((w) >> 24) & FR_POOL_MAX_CHUNKS))
 #define FR_NEXT(w) ((unsigned)((w) & FR_POOL_MAX_CHUNKS))
 
 static inline void fr_cpu_relax(void)
@@ -54,45 +66,65 @@ static inline void fr_cpu_relax(void)
 #endif
 }
 
-/* Claim and run chunks of the job whose generation is ``gen`` until none is left. */
-static void fr_pool_work(unsigned gen)
+/* Run the chunks of range ``r`` of job ``gen`` that nobody has claimed yet:
+   the owner from the front (``next``), a thief from the back (``end``), so
+   that a stolen chunk is the one the owner would have reached last. */
+static void fr_pool_drain(unsigned gen, int r, int thief)
 {
-    uint64_t w = __atomic_load_n(&fr_pool.word, __ATOMIC_ACQUIRE);
-    for (;;) {
-        if (FR_GEN(w) != gen || FR_NEXT(w) >= FR_CHUNKS(w))
-            return;
-        if (__atomic_compare_exchange_n(&fr_pool.word, &w, w + 1, 0,
+    uint64_t w = __atomic_load_n(&fr_pool.range[r], __ATOMIC_ACQUIRE);
+    while (FR_GEN(w) == gen && FR_NEXT(w) < FR_END(w)) {
+        uint64_t claimed = thief ? w - ((uint64_t)1 << 24) : w + 1;
+        if (__atomic_compare_exchange_n(&fr_pool.range[r], &w, claimed, 0,
                                         __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-            npy_intp k = FR_NEXT(w);
+            npy_intp k = thief ? FR_END(w) - 1 : FR_NEXT(w);
             npy_intp stop = (k + 1) * fr_pool.chunk;
             fr_pool.fn(fr_pool.ctx, k * fr_pool.chunk, stop < fr_pool.n ? stop : fr_pool.n);
             __atomic_fetch_add(&fr_pool.done, 1, __ATOMIC_RELEASE);
-            w = __atomic_load_n(&fr_pool.word, __ATOMIC_ACQUIRE);
+            w = __atomic_load_n(&fr_pool.range[r], __ATOMIC_ACQUIRE);
         }
     }
 }
 
+/* Own range first, then steal from the others. */
+static void fr_pool_work(unsigned gen, int own, int ranges)
+{
+    fr_pool_drain(gen, own, 0);
+    for (int r = 1; r < ranges; r++)
+        fr_pool_drain(gen, (own + r) % ranges, 1);
+}
+
+static inline int64_t fr_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 static void *fr_pool_worker(void *arg)
 {
-    unsigned index = (unsigned)(uintptr_t)arg;
-    unsigned seen = FR_GEN(__atomic_load_n(&fr_pool.word, __ATOMIC_ACQUIRE));
+    int own = 1 + (int)(uintptr_t)arg;          /* range 0 is the caller's */
+    unsigned seen = __atomic_load_n(&fr_pool.gen, __ATOMIC_ACQUIRE);
     for (;;) {
-        uint64_t w = __atomic_load_n(&fr_pool.word, __ATOMIC_ACQUIRE);
-        for (int spin = 0; FR_GEN(w) == seen && spin < FR_POOL_SPIN; spin++) {
+        unsigned gen = __atomic_load_n(&fr_pool.gen, __ATOMIC_ACQUIRE);
+        int64_t until = fr_now_ns() + FR_POOL_SPIN_NS;
+        for (unsigned spin = 1; gen == seen; spin++) {
             fr_cpu_relax();
-            w = __atomic_load_n(&fr_pool.word, __ATOMIC_ACQUIRE);
+            gen = __atomic_load_n(&fr_pool.gen, __ATOMIC_ACQUIRE);
+            if (spin % 64 == 0 && fr_now_ns() > until)
+                break;
         }
-        if (FR_GEN(w) == seen) {
+        if (gen == seen) {
             pthread_mutex_lock(&fr_pool.mutex);
             fr_pool.sleepers++;
-            while (FR_GEN(w = __atomic_load_n(&fr_pool.word, __ATOMIC_ACQUIRE)) == seen)
+            while ((gen = __atomic_load_n(&fr_pool.gen, __ATOMIC_ACQUIRE)) == seen)
                 pthread_cond_wait(&fr_pool.wake, &fr_pool.mutex);
             fr_pool.sleepers--;
             pthread_mutex_unlock(&fr_pool.mutex);
         }
-        seen = FR_GEN(w);
-        if (index < FR_HELPERS(w))
-            fr_pool_work(seen);
+        seen = gen;
+        int ranges = __atomic_load_n(&fr_pool.ranges, __ATOMIC_ACQUIRE);
+        if (own < ranges)
+            fr_pool_work(gen & 0xffff, own, ranges);
     }
     return NULL;
 }
@@ -123,28 +155,34 @@ static int fr_pool_grow(int helpers)
 static void fr_pool_run(fr_chunk_fn fn, void *ctx, npy_intp n, npy_intp chunk, int threads)
 {
     npy_intp chunks = (n + chunk - 1) / chunk;
-    int helpers = fr_pool_grow(threads - 1);
-    uint64_t w;
+    int ranges = 1 + fr_pool_grow(threads - 1);
     unsigned gen;
-    if (helpers < 1 || chunks < 2 || chunks > FR_POOL_MAX_CHUNKS) {
+    if (ranges > threads)
+        ranges = threads;
+    if (ranges > chunks)
+        ranges = (int)chunks;
+    if (ranges < 2 || chunks > FR_POOL_MAX_CHUNKS) {
         fn(ctx, 0, n);
         return;
     }
-    if (helpers > threads - 1)
-        helpers = threads - 1;
     fr_pool.fn = fn;
     fr_pool.ctx = ctx;
     fr_pool.n = n;
     fr_pool.chunk = chunk;
     __atomic_store_n(&fr_pool.done, 0, __ATOMIC_RELAXED);
-    gen = (FR_GEN(__atomic_load_n(&fr_pool.word, __ATOMIC_RELAXED)) + 1) & 0xfff;
-    w = ((uint64_t)gen << 52) | ((uint64_t)helpers << 44) | ((uint64_t)chunks << 22);
-    __atomic_store_n(&fr_pool.word, w, __ATOMIC_RELEASE);   /* publishes the job */
+    gen = __atomic_load_n(&fr_pool.gen, __ATOMIC_RELAXED) + 1;
+    for (int r = 0; r < ranges; r++) {
+        uint64_t first = chunks * r / ranges, end = chunks * (r + 1) / ranges;
+        __atomic_store_n(&fr_pool.range[r], ((uint64_t)(gen & 0xffff) << 48) | (end << 24) | first,
+                         __ATOMIC_RELEASE);
+    }
+    __atomic_store_n(&fr_pool.ranges, ranges, __ATOMIC_RELEASE);
+    __atomic_store_n(&fr_pool.gen, gen, __ATOMIC_RELEASE);      /* publishes the job */
     pthread_mutex_lock(&fr_pool.mutex);
     if (fr_pool.sleepers)
         pthread_cond_broadcast(&fr_pool.wake);
     pthread_mutex_unlock(&fr_pool.mutex);
-    fr_pool_work(gen);
+    fr_pool_work(gen & 0xffff, 0, ranges);
     /* Only chunks that a worker has claimed and is running are left. If that
        worker lost its core, give the core up rather than spin against it. */
     for (int spin = 0; __atomic_load_n(&fr_pool.done, __ATOMIC_ACQUIRE) < chunks; spin++) {
