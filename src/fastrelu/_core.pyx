@@ -409,7 +409,8 @@ cdef inline bint _same_layout(ndarray a, ndarray b) noexcept:
     cdef int fa = PyArray_FLAGS(a), fb = PyArray_FLAGS(b), nd = PyArray_NDIM(a)
     if PyArray_TYPE(a) != PyArray_TYPE(b) or nd != PyArray_NDIM(b):
         return False
-    if memcmp(PyArray_DIMS(a), PyArray_DIMS(b), nd * sizeof(npy_intp)) != 0:
+    # (0-d arrays have no dims pointer: memcmp must not see NULL, even for 0 bytes)
+    if nd and memcmp(PyArray_DIMS(a), PyArray_DIMS(b), nd * sizeof(npy_intp)) != 0:
         return False
     return bool(fa & fb & CONTIGUOUS)
 

@@ -1,0 +1,450 @@
+"""A fuzzing harness for fastrelu's public functions, independent of the engine.
+
+``run_case(src)`` builds one call from the choices of ``src`` (a `Source`: the
+Hypothesis adapter in tests/test_fuzz.py, or the atheris one in
+scripts/fuzz.py) and checks it:
+
+* operands: any dtype (the supported ones and bool, complex, longdouble,
+  bytes, str, datetime, timedelta, void, structured, object) in either byte
+  order, 0-3 dimensions (or a long 1-D array of 500-6000 elements), strides of
+  any sign including 0 and non-multiples of the itemsize (unaligned, even
+  internally overlapping), at any byte offset of one shared 64 KiB uint8
+  arena, read-only or not; sometimes passed as a list, a scalar or a
+  memoryview instead of an ndarray;
+* ``out``: None, a fresh array (C, strided or byte-swapped), the input itself,
+  another view of the arena that overlaps the inputs (often the input's own
+  layout shifted by a few elements), one of the wrong shape or dtype, a
+  read-only one, or not an ndarray at all;
+* the kernels: any instruction-set level this CPU runs, and the dispatch
+  thresholds as shipped or at zero (GIL release, two threads, streaming
+  stores), restored after the call.
+
+The call must either return the oracle's bits (plain NumPy, in
+reliability_helpers) -- also when
+``out`` partially overlaps an input -- and write nothing outside ``out`` (or,
+for ``relu_``, outside ``x``), or raise TypeError / ValueError exactly when the
+documented conditions hold, with an ordinary message (no Cython buffer
+errors), and with no byte of any operand changed. A crash of the process is a
+failure by itself. Failures raise ``FuzzFailure``.
+"""
+import warnings
+
+import numpy as np
+
+import fastrelu
+from fastrelu import _core
+from reliability_helpers import (DTYPES, assert_bits, native, ref_backward, ref_grad,
+                                 ref_relu)
+
+FUNCS = ("relu", "relu_", "relu_grad", "relu_backward")
+UNSUPPORTED = ("bool", "complex64", "complex128", "longdouble", "S3", "U1",
+               "datetime64[s]", "timedelta64[ms]", "V4", "i2,f4", "object")
+ARENA_BYTES = 1 << 16
+OUT_MODES = ("none", "fresh", "fresh-strided", "fresh-byteswapped", "aliased",
+             "overlapping", "wrong-shape", "wrong-dtype", "read-only", "not-ndarray")
+BAD_MESSAGES = ("Buffer dtype mismatch", "Buffer has wrong", "ndarray is not",
+                "has incorrect type", "Cannot convert", "did not expect", "<cyfunction",
+                "NULL", "SystemError")
+
+
+class FuzzFailure(AssertionError):
+    pass
+
+
+class Source:
+    """What the harness needs from a fuzzing engine."""
+
+    def integer(self, lo, hi):       # inclusive bounds
+        raise NotImplementedError
+
+    def raw(self, n):                # up to n bytes
+        raise NotImplementedError
+
+    def boolean(self):
+        return self.integer(0, 1) == 1
+
+    def pick(self, seq):
+        return seq[self.integer(0, len(seq) - 1)]
+
+
+# --- building operands -------------------------------------------------------------
+
+def native_dtype(dt):
+    try:
+        return dt.newbyteorder("=")
+    except (TypeError, ValueError):
+        return dt
+
+
+def is_supported(dt):
+    return native_dtype(dt) in DTYPES
+
+
+def draw_dtype(src, supported_bias=True):
+    if supported_bias and src.integer(0, 5) > 0:
+        dt = src.pick(DTYPES)
+    else:
+        dt = np.dtype(src.pick(DTYPES + UNSUPPORTED))
+    if dt.itemsize > 1 and dt.kind not in "OSUV" and src.integer(0, 3) == 0:
+        dt = dt.newbyteorder(">" if dt.isnative and np.little_endian else "<")
+    return dt
+
+
+def draw_shape(src, max_dims=3):
+    if src.integer(0, 7) == 0:
+        # long 1-D: with the thresholds at 0, more than 4 KiB is split between
+        # threads (chunks start on 4 KiB boundaries) and streamed
+        return (src.integer(500, 6000),)
+    return tuple(src.integer(0, 5) for _ in range(src.integer(0, max_dims)))
+
+
+def draw_strides(src, shape, itemsize):
+    strides = []
+    natural = itemsize
+    for n in reversed(shape):
+        kind = src.integer(0, 5)
+        if kind <= 2:
+            s = natural                                   # contiguous in this dim
+        elif kind == 3:
+            s = natural * src.pick((-1, 2, -2, 3))        # reversed or stepped
+        elif kind == 4:
+            s = 0                                         # broadcast
+        else:
+            s = src.integer(-3 * itemsize, 3 * itemsize)  # anything: unaligned, overlapping
+        strides.append(s)
+        natural = natural * max(n, 1)
+    return tuple(reversed(strides))
+
+
+def extent(shape, strides, itemsize):
+    """(lowest, highest + 1) byte offset touched, relative to the first element."""
+    if 0 in shape:
+        return 0, 0
+    lo = sum(min(0, s * (n - 1)) for n, s in zip(shape, strides))
+    hi = sum(max(0, s * (n - 1)) for n, s in zip(shape, strides))
+    return lo, hi + itemsize
+
+
+def footprint(a, arena):
+    """Byte offsets (into ``arena``) of the elements of view ``a``, shape (size,);
+    None if ``a`` does not live in ``arena``."""
+    if not isinstance(a, np.ndarray) or a.dtype.kind == "O":
+        return None
+    start = a.__array_interface__["data"][0] - arena.__array_interface__["data"][0]
+    if not 0 <= start <= arena.size:
+        return None
+    offs = np.full(a.shape, start, np.int64)
+    for axis, s in enumerate(a.strides):
+        shape = [1] * a.ndim
+        shape[axis] = a.shape[axis]
+        offs = offs + (np.arange(a.shape[axis], dtype=np.int64) * s).reshape(shape)
+    return offs.ravel()
+
+
+def byte_mask(offsets, itemsize, size):
+    m = np.zeros(size, bool)
+    for k in range(itemsize):
+        m[offsets + k] = True
+    return m
+
+
+def internal_overlap(a):
+    """Two elements of ``a`` share a byte (stride 0, or a stride < itemsize)."""
+    if a.size <= 1:
+        return False
+    offs = np.zeros(1, np.int64)
+    for n, s in zip(a.shape, a.strides):
+        offs = (offs[:, None] + np.arange(n, dtype=np.int64)[None, :] * s).ravel()
+    offs.sort()
+    return bool((np.diff(offs) < a.dtype.itemsize).any())
+
+
+def view_in_arena(src, arena, dtype, shape=None, strides=None):
+    """A view of ``arena`` with the given or drawn shape and strides, at a drawn offset."""
+    shape = draw_shape(src) if shape is None else shape
+    strides = draw_strides(src, shape, dtype.itemsize) if strides is None else strides
+    lo, hi = extent(shape, strides, dtype.itemsize)
+    if hi - lo > arena.size:
+        strides = tuple(s // 4 for s in strides)        # keep it inside the arena
+        lo, hi = extent(shape, strides, dtype.itemsize)
+        if hi - lo > arena.size:
+            shape = tuple(min(n, 1) for n in shape)
+            lo, hi = extent(shape, strides, dtype.itemsize)
+    offset = src.integer(-lo, arena.size - hi) if hi - lo <= arena.size else -lo
+    return np.ndarray(shape, dtype, buffer=arena, offset=offset, strides=strides)
+
+
+def make_operand(src, arena, dtype, shape=None):
+    """An ndarray (mostly a view of the arena) or another array-like of ``dtype``."""
+    if dtype.kind == "O":
+        shape = draw_shape(src) if shape is None else shape
+        vals = [src.integer(-5, 5) for _ in range(min(int(np.prod(shape)), 50))]
+        shape = (len(vals),)
+        a = np.empty(len(vals), object)
+        a[:] = vals
+        return a.reshape(shape)
+    a = view_in_arena(src, arena, dtype, shape)
+    if src.integer(0, 6) == 0:
+        a.flags.writeable = False
+    return a
+
+
+def as_container(src, a):
+    """``a`` itself, or the same data as a list / scalar / memoryview."""
+    kind = src.integer(0, 11)
+    try:
+        if kind == 0:
+            return a.tolist()
+        if kind == 1 and a.ndim == 0:
+            return a[()]
+        if kind == 2:
+            return memoryview(a)
+    except Exception:       # noqa: BLE001 - NumPy cannot convert it (e.g. invalid str data)
+        pass
+    return a
+
+
+def make_out(src, mode, arena, x, g, dtype, shape):
+    """The ``out`` argument for ``mode``; ``dtype``/``shape`` are those of the result."""
+    if mode == "none":
+        return None
+    if mode == "not-ndarray":
+        return src.pick(([0] * int(np.prod(shape)), 0, memoryview(bytearray(8)), "out"))
+    if mode == "aliased":
+        return src.pick([a for a in (x, g) if isinstance(a, np.ndarray)])
+    if mode == "wrong-shape":
+        choice = src.integer(0, 2)
+        if choice == 0:
+            bad = shape + (1,)
+        elif choice == 1 and shape:
+            bad = shape[:-1] + (shape[-1] + 1,)
+        else:
+            bad = shape[1:] if shape else (2,)
+        return np.zeros(bad, dtype)
+    if mode == "wrong-dtype":
+        others = [d for d in DTYPES + (np.dtype(bool), np.dtype("complex64"))
+                  if native_dtype(d) != native_dtype(dtype)]
+        return np.zeros(shape, src.pick(others))
+    if mode == "overlapping":
+        d = dtype if src.boolean() else dtype.newbyteorder()
+        near = src.pick([a for a in (x, g) if isinstance(a, np.ndarray)])
+        if (src.boolean() and near.dtype.kind != "O" and near.shape == shape
+                and near.dtype.itemsize == d.itemsize):
+            # the input's layout shifted by a few elements: the overlap NumPy
+            # hands to the loop without a copy when out comes first
+            start = near.__array_interface__["data"][0] - arena.__array_interface__["data"][0]
+            offset = start + src.integer(-3, 3) * d.itemsize
+            lo, hi = extent(shape, near.strides, d.itemsize)
+            if 0 <= offset + lo and offset + hi <= arena.size:
+                return np.ndarray(shape, d, buffer=arena, offset=offset, strides=near.strides)
+        return view_in_arena(src, arena, d, shape)
+    out = np.frombuffer(src.raw(8).ljust(8, b"\x5a") * (int(np.prod(shape)) * dtype.itemsize
+                                                         // 8 + 1), np.uint8)
+    out = out[:int(np.prod(shape)) * dtype.itemsize].copy().view(dtype).reshape(shape)
+    if mode == "fresh-strided" and out.ndim:
+        parent = np.zeros(shape[:-1] + (2 * shape[-1],), dtype)
+        view = parent[..., ::-2] if src.boolean() else parent[..., ::2]
+        view[...] = out
+        out = view
+    elif mode == "fresh-byteswapped" and dtype.itemsize > 1:
+        out = out.byteswap().view(dtype.newbyteorder())
+    elif mode == "read-only":
+        out.flags.writeable = False
+    return out
+
+
+# --- the documented errors -------------------------------------------------------------
+
+def arraylike_dtype(obj):
+    return obj.dtype if isinstance(obj, np.ndarray) else np.asarray(obj).dtype
+
+
+def arraylike_shape(obj):
+    return obj.shape if isinstance(obj, np.ndarray) else np.asarray(obj).shape
+
+
+def expected_errors(func, x, g, out):
+    """The exception types the documented conditions call for (empty: must succeed)."""
+    errs = set()
+    if func == "relu_":
+        if not isinstance(x, np.ndarray):
+            return {TypeError}
+        if not is_supported(x.dtype):
+            errs.add(TypeError)
+        if not x.flags.writeable:
+            errs.add(ValueError)
+        return errs
+    xd = arraylike_dtype(x)
+    if not is_supported(xd):
+        errs.add(TypeError)
+    shape = arraylike_shape(x)
+    if func == "relu_backward":
+        gd = arraylike_dtype(g)
+        if not is_supported(gd):
+            errs.add(TypeError)
+        elif native_dtype(gd) != native_dtype(xd):
+            errs.add(TypeError)
+        if arraylike_shape(g) != shape:
+            errs.add(ValueError)
+    if out is not None:
+        if not isinstance(out, np.ndarray):
+            errs.add(TypeError)
+        else:
+            if native_dtype(out.dtype) != native_dtype(xd):
+                errs.add(TypeError)
+            if out.shape != shape:
+                errs.add(ValueError)
+            if not out.flags.writeable:
+                errs.add(ValueError)
+    return errs
+
+
+# --- one case -----------------------------------------------------------------------------
+
+def fill_arena(src):
+    """The shared buffer: a tiled byte pattern from the source over seeded noise."""
+    seed = src.integer(0, 2**32 - 1)
+    arena = np.frombuffer(np.random.default_rng(seed).bytes(ARENA_BYTES), np.uint8).copy()
+    pattern = src.raw(64)
+    if pattern:
+        tiled = np.resize(np.frombuffer(pattern, np.uint8), ARENA_BYTES)
+        keep = src.integer(0, 2)      # 0: pattern only, 1: first half, 2: noise only
+        if keep == 0:
+            arena[:] = tiled
+        elif keep == 1:
+            arena[:ARENA_BYTES // 2] = tiled[:ARENA_BYTES // 2]
+    return arena
+
+
+def snapshot(obj):
+    if isinstance(obj, np.ndarray):
+        return ("nd", obj.dtype, obj.shape, obj.tobytes() if obj.dtype.kind != "O"
+                else obj.tolist())
+    if isinstance(obj, memoryview):
+        return ("mv", obj.tobytes())
+    if isinstance(obj, list):
+        return ("list", repr(obj))
+    return ("other", repr(obj))
+
+
+def run_case(src):
+    func = src.pick(FUNCS)
+    arena = fill_arena(src)
+    xdt = draw_dtype(src)
+    x_arr = make_operand(src, arena, xdt)
+    g_arr = None
+    if func == "relu_backward":
+        same = src.integer(0, 4)
+        gdt = xdt if same else draw_dtype(src)
+        gshape = x_arr.shape if src.integer(0, 5) else draw_shape(src)
+        g_arr = make_operand(src, arena, gdt, gshape)
+    x = as_container(src, x_arr)
+    g = as_container(src, g_arr) if g_arr is not None else None
+    mode = src.pick(OUT_MODES) if func != "relu_" else "none"
+    res_dtype = native_dtype(arraylike_dtype(x)) if func != "relu_" else None
+    res_shape = arraylike_shape(x) if func != "relu_" else None
+    if mode != "none" and not is_supported(res_dtype):
+        res_dtype = np.dtype(np.float32) if mode != "wrong-dtype" else res_dtype
+    out = make_out(src, mode, arena, x_arr, g_arr, res_dtype, res_shape) \
+        if func != "relu_" else None
+    # the kernel variant: instruction-set level, and thresholds at 0 (threads,
+    # streaming stores) or as shipped
+    level = src.pick(_core.supported_isa_levels())
+    low = src.boolean()
+    previous_isa = _core.use_isa(level)
+    previous_thresholds = _core.thresholds(0, 1, 0) if low else None
+    try:
+        check_call(func, x, g, out, arena,
+                   describe=dict(func=func, x_dtype=str(xdt), x=x_arr, g=g_arr, out_mode=mode,
+                                 isa=level, low_thresholds=low))
+    finally:
+        _core.use_isa(previous_isa)
+        if previous_thresholds is not None:
+            _core.thresholds(**previous_thresholds)
+
+
+def _describe_array(a):
+    if not isinstance(a, np.ndarray):
+        return type(a).__name__
+    return (f"ndarray(dtype={a.dtype}, shape={a.shape}, strides={a.strides}, "
+            f"aligned={a.flags.aligned}, writeable={a.flags.writeable})")
+
+
+def fail(msg, describe):
+    parts = [msg] + [f"  {k}: {_describe_array(v) if isinstance(v, np.ndarray) else v}"
+                     for k, v in describe.items()]
+    raise FuzzFailure("\n".join(parts))
+
+
+def check_call(func, x, g, out, arena, describe):
+    errs = expected_errors(func, x, g, out)
+    arena_before = arena.copy()
+    operands = [o for o in (x, g, out) if o is not None]
+    before = [snapshot(o) for o in operands]
+    # the oracle, from the inputs before the call
+    expected = None
+    if not errs:
+        xn = np.array(x, copy=True) if not isinstance(x, memoryview) else np.array(x)
+        if func in ("relu", "relu_"):
+            expected = ref_relu(xn)
+        elif func == "relu_grad":
+            expected = ref_grad(xn)
+        else:
+            expected = ref_backward(np.array(g, copy=True), xn)
+    args = (x,) if func != "relu_backward" else (g, x)
+    kwargs = {} if out is None or func == "relu_" else {"out": out}
+    fn = getattr(fastrelu, func)
+    describe = dict(describe, expected_errors=sorted(e.__name__ for e in errs))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            result = fn(*args, **kwargs)
+    except (TypeError, ValueError) as e:
+        msg = f"{type(e).__name__}: {e}"
+        if not errs:
+            fail(f"{func} raised {msg} but no documented error condition holds", describe)
+        if not any(isinstance(e, t) for t in errs):
+            fail(f"{func} raised {msg}; expected one of {describe['expected_errors']}", describe)
+        if any(bad in str(e) for bad in BAD_MESSAGES):
+            fail(f"{func} raised an internal-looking error: {msg}", describe)
+        if not np.array_equal(arena, arena_before):
+            fail(f"{func} raised {msg} after writing to memory", describe)
+        if [snapshot(o) for o in operands] != before:
+            fail(f"{func} raised {msg} after modifying an operand", describe)
+        return
+    except Exception as e:       # noqa: BLE001 - any other exception type is a finding
+        fail(f"{func} raised {type(e).__name__}: {e}", describe)
+    if errs:
+        fail(f"{func} succeeded but should raise one of {describe['expected_errors']}", describe)
+
+    # --- success: the right object, the oracle's bits, nothing else written --------
+    target = x if func == "relu_" else out
+    if target is not None and result is not target:
+        fail(f"{func} did not return {'x' if func == 'relu_' else 'out'}", describe)
+    if not isinstance(result, np.ndarray):
+        fail(f"{func} returned {type(result).__name__}", describe)
+    if target is None and result.dtype != expected.dtype:
+        fail(f"{func} returned dtype {result.dtype}, expected {expected.dtype}", describe)
+    check_values = not (isinstance(target, np.ndarray) and internal_overlap(target))
+    if check_values:
+        try:
+            assert_bits(native(result), expected, func)
+        except AssertionError as e:
+            fail(str(e), describe)
+    written = footprint(target, arena) if target is not None else None
+    if written is not None:
+        mask = byte_mask(written, target.dtype.itemsize, arena.size)
+        changed = np.flatnonzero((arena != arena_before) & ~mask)
+    else:
+        changed = np.flatnonzero(arena != arena_before)
+    if changed.size:
+        fail(f"{func} wrote {changed.size} byte(s) outside its output, first at arena "
+             f"offset {changed[0]}", describe)
+    for o, b in zip(operands, before):
+        if o is target:
+            continue
+        if isinstance(o, (np.ndarray, memoryview)) and isinstance(target, np.ndarray) \
+                and np.may_share_memory(np.asarray(o), target):
+            continue        # (its bytes outside the output were checked in the arena)
+        if snapshot(o) != b:
+            fail(f"{func} modified an input", describe)

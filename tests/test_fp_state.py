@@ -1,0 +1,189 @@
+"""fastrelu leaves the floating-point environment alone.
+
+In a fresh interpreter (so import-time effects count: a library linked with
+-ffast-math sets flush-to-zero / denormals-are-zero in MXCSR when it is
+loaded), before ``import fastrelu``, after it, and after calls on NaN, inf and
+subnormal data (small and large, threaded arrays, every instruction-set
+level), the child checks:
+
+* subnormals are representable and arithmetic producing or consuming them is
+  not flushed (``tiny * 0.5 != 0``: no FTZ; ``min_sub + min_sub != 0``: no DAZ);
+* the MXCSR control bits (read directly with ``stmxcsr`` from a few bytes of
+  machine code run through ctypes -- no external program) and the x87 control
+  word are unchanged; NumPy's error state is unchanged;
+* no floating-point warning or error is raised (``np.errstate(all='raise')``).
+
+The child also sets FTZ|DAZ itself and checks that fastrelu still keeps
+subnormals bit for bit (its kernels compare bits as integers).
+"""
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fastrelu import _core
+
+ROOT = Path(__file__).resolve().parents[1]
+
+CHILD = r'''
+import ctypes, json, mmap, sys, warnings
+warnings.simplefilter("error")
+import numpy as np
+
+def machine_code_reader():
+    """(get_mxcsr, set_mxcsr, get_x87_cw) via a few bytes of x86-64 code, or None."""
+    if sys.platform != "linux" or not __import__("platform").machine() in ("x86_64", "AMD64"):
+        return None
+    try:
+        buf = mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+    except Exception:
+        return None
+    code = {0: b"\x0f\xae\x1f\xc3",     # stmxcsr (%rdi); ret
+            16: b"\x0f\xae\x17\xc3",    # ldmxcsr (%rdi); ret
+            32: b"\xd9\x3f\xc3"}        # fnstcw (%rdi); ret
+    for off, c in code.items():
+        buf[off:off + len(c)] = c
+    base = ctypes.addressof(ctypes.c_char.from_buffer(buf))
+    proto = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+    st, ld, cw = (proto(base + off) for off in (0, 16, 32))
+    def get_mxcsr():
+        v = ctypes.c_uint32(0); st(ctypes.addressof(v)); return v.value
+    def set_mxcsr(value):
+        v = ctypes.c_uint32(value); ld(ctypes.addressof(v))
+    def get_cw():
+        v = ctypes.c_uint16(0); cw(ctypes.addressof(v)); return v.value
+    return get_mxcsr, set_mxcsr, get_cw, buf
+
+regs = machine_code_reader()
+FTZ, DAZ = 1 << 15, 1 << 6
+CONTROL = 0xFFC0          # MXCSR without the six sticky status flags
+
+def state():
+    s = {}
+    for t in (np.float32, np.float64):
+        fi = np.finfo(t)
+        tiny, sub = fi.smallest_normal, fi.smallest_subnormal
+        a = np.array([tiny, sub], t)
+        s[t.__name__] = {
+            "smallest_subnormal_nonzero": bool(sub != 0),
+            "scalar_tiny_half": bool(t(tiny) * t(0.5) != 0),           # FTZ
+            "scalar_sub_plus_sub": bool(t(sub) + t(sub) != 0),         # DAZ
+            "array_tiny_half": bool((a[:1] * t(0.5))[0] != 0),
+            "array_sub_plus_sub": bool((a[1:] + a[1:])[0] != 0),
+            "array_sub_times_one": bool((a[1:] * t(1))[0] == sub),
+        }
+    s["errstate"] = np.geterr()
+    if regs:
+        s["mxcsr_control"] = regs[0]() & CONTROL
+        s["x87_cw"] = regs[2]()
+    return s
+
+report = {"before": state()}
+import fastrelu
+from fastrelu import _core
+level = sys.argv[1]
+_core.use_isa(level)
+report["isa"] = _core.ISA
+report["after_import"] = state()
+
+def data(t, n):
+    fi = np.finfo(t)
+    u = np.dtype(f"u{np.dtype(t).itemsize}")
+    nan_payload = np.array(np.inf, t).view(u) | u.type(5)
+    vals = np.array([np.nan, -np.nan, np.inf, -np.inf, fi.smallest_subnormal,
+                     -fi.smallest_subnormal, fi.smallest_normal, -0.0, 0.0, fi.max,
+                     fi.min, 1.0], t)
+    vals = np.concatenate([vals, nan_payload.reshape(1).view(t)])
+    return np.resize(vals, n)
+
+with np.errstate(all="raise"):
+    for t in (np.float16, np.float32, np.float64):
+        for n in (13, 300_000):            # small (GIL held) and large (threads)
+            x, g = data(t, n), data(t, n)[::-1].copy()
+            fastrelu.relu(x); fastrelu.relu(x[::2]); fastrelu.relu_(x.copy())
+            fastrelu.relu_grad(x); fastrelu.relu_backward(g, x); fastrelu.relu_backward(g[::3], x[::3])
+            fastrelu.relu(x.byteswap().view(x.dtype.newbyteorder()))
+            _core.ufunc_relu(x); _core.ufunc_relu_backward(g, x)
+report["after_calls"] = state()
+
+# Another library turned on FTZ|DAZ: fastrelu must still keep subnormals exactly.
+if regs:
+    subs = {}
+    for t in (np.float16, np.float32, np.float64):     # built before the flags are on
+        nmant, u = np.finfo(t).nmant, np.dtype(f"u{np.dtype(t).itemsize}")
+        sign = u.type(1 << (8 * u.itemsize - 1))
+        subs[t] = np.array([1, (1 << nmant) - 1, sign | u.type(1)], u).view(t)
+    saved = regs[0]()
+    regs[1](saved | FTZ | DAZ)
+    try:
+        flushed = state()
+        kept = {}
+        for t, sub in subs.items():
+            u = f"u{sub.dtype.itemsize}"
+            r = fastrelu.relu(sub)
+            big = np.resize(sub, 300_000)
+            kept[t.__name__] = {
+                "relu": r.view(u).tolist() == [sub.view(u)[0], sub.view(u)[1], 0],
+                "relu_large": bool((fastrelu.relu(big).view(u) ==
+                                    np.where(np.arange(big.size) % 3 == 2, 0, big.view(u))).all()),
+                "relu_grad": fastrelu.relu_grad(sub).tolist() == [1, 1, 0],
+                "relu_backward": fastrelu.relu_backward(sub, sub).view(u).tolist()
+                                 == [sub.view(u)[0], sub.view(u)[1], 0],
+            }
+        report["with_ftz_daz"] = {"state": flushed, "kept": kept,
+                                  "mxcsr_after_calls": regs[0]() & CONTROL}
+    finally:
+        regs[1](saved)
+print(json.dumps(report))
+'''
+
+
+def run_child(level):
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    env.pop("FASTRELU_CPU", None)
+    res = subprocess.run([sys.executable, "-c", CHILD, level], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout)
+
+
+@pytest.fixture(scope="module", params=_core.supported_isa_levels())
+def report(request):
+    return run_child(request.param)
+
+
+def test_subnormals_survive_import_and_calls(report):
+    before = report["before"]
+    for t in ("float32", "float64"):
+        assert all(before[t].values()), f"the interpreter flushes subnormals already: {before}"
+    assert report["after_import"] == before, "import fastrelu changed the FP environment"
+    assert report["after_calls"] == before, "calls on NaN/inf/subnormal data changed the FP state"
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="x86-64 MXCSR")
+def test_mxcsr_read_directly(report):
+    before = report["before"]
+    if "mxcsr_control" not in before:
+        pytest.skip("cannot map executable memory to read MXCSR")
+    assert before["mxcsr_control"] & ((1 << 15) | (1 << 6)) == 0, "FTZ/DAZ set before import"
+    assert report["after_import"]["mxcsr_control"] == before["mxcsr_control"]
+    assert report["after_calls"]["mxcsr_control"] == before["mxcsr_control"]
+    assert report["after_calls"]["x87_cw"] == before["x87_cw"]
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="x86-64 MXCSR")
+def test_subnormals_kept_under_ftz_daz(report):
+    if "with_ftz_daz" not in report:
+        pytest.skip("cannot map executable memory to set MXCSR")
+    w = report["with_ftz_daz"]
+    # the flags really were on (NumPy arithmetic flushes) ...
+    assert not w["state"]["float64"]["array_tiny_half"]
+    assert not w["state"]["float64"]["array_sub_plus_sub"]
+    assert w["mxcsr_after_calls"] & ((1 << 15) | (1 << 6)) == (1 << 15) | (1 << 6)
+    # ... and fastrelu kept the subnormals bit for bit anyway
+    for t, checks in w["kept"].items():
+        assert all(checks.values()), f"{t}: {checks}"
