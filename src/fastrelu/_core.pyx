@@ -177,9 +177,13 @@ cdef npy_intp NOGIL_MIN_BYTES = 1 << 15      # release the GIL
 cdef npy_intp PARALLEL_MIN_BYTES = 1 << 18   # split across threads
 cdef npy_intp STREAM_MIN_BYTES = 1 << 25     # non-temporal stores (out-of-place relu);
                                              # set to the last-level cache size below
-cdef npy_intp CHUNK_MIN_BYTES = 1 << 16      # thread chunks: 64 KiB .. 1 MiB, about
-cdef npy_intp CHUNK_MAX_BYTES = 1 << 20      # 4 per thread, so a late thread finds work
-cdef npy_intp CHUNK_ALIGN_BYTES = 4096       # chunks start on a page
+# Thread chunks: a power of two from 64 KiB to 2 MiB, about 4 per thread (so a
+# late thread still finds work), with boundaries at multiples of the chunk size
+# in the output's address space: two threads never first-touch the same page
+# or 2 MiB huge page (measured: faulting a fresh 40 MB output from two threads
+# in 1 MiB chunks took 5.9 ms, more than from one thread, 3.9 ms).
+cdef npy_intp CHUNK_MIN_BYTES = 1 << 16
+cdef npy_intp CHUNK_MAX_BYTES = 1 << 21
 
 @cython.wraparound(True)
 def _last_level_cache_bytes():
@@ -273,6 +277,7 @@ ctypedef struct call_t:
     char *out
     npy_intp sa, sb, so        # byte strides
     npy_intp itemsize
+    npy_intp pad               # threaded runs: elements before the first chunk boundary
 
 
 cdef inline void _run_chunk(const call_t *k, npy_intp start, npy_intp stop) noexcept nogil:
@@ -310,7 +315,9 @@ cdef inline bint _shares_memory(const call_t *k, npy_intp n, bint allow_same) no
 
 
 cdef void _chunk_cb(void *ctx, npy_intp start, npy_intp stop) noexcept nogil:
-    _run_chunk(<const call_t *>ctx, start, stop)
+    # the pool counts from a boundary ``pad`` elements before the output's start
+    cdef const call_t *k = <const call_t *>ctx
+    _run_chunk(k, max(start - k.pad, 0), stop - k.pad)
 
 
 cdef void _execute(call_t *k, npy_intp n) noexcept nogil:
@@ -334,9 +341,12 @@ cdef void _execute(call_t *k, npy_intp n) noexcept nogil:
     if nt <= 1:
         _run_chunk(k, 0, n)
         return
-    chunk = min(max(nbytes // (4 * nt), CHUNK_MIN_BYTES), CHUNK_MAX_BYTES)
-    chunk = (chunk + CHUNK_ALIGN_BYTES - 1) // CHUNK_ALIGN_BYTES * CHUNK_ALIGN_BYTES
-    fr_pool_run(_chunk_cb, k, n, chunk // k.itemsize, nt)
+    chunk = CHUNK_MIN_BYTES
+    while chunk < CHUNK_MAX_BYTES and chunk * 2 <= nbytes // (4 * nt):
+        chunk *= 2
+    # boundaries aligned in memory for a contiguous output; a strided one starts at 0
+    k.pad = ((<size_t>k.out) % <size_t>chunk) // k.itemsize if k.so == k.itemsize else 0
+    fr_pool_run(_chunk_cb, k, n + k.pad, chunk // k.itemsize, nt)
     fr_team_release()
 
 
