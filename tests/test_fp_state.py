@@ -25,9 +25,10 @@ from pathlib import Path
 
 import pytest
 
+import fastrelu
 from fastrelu import _core
 
-ROOT = Path(__file__).resolve().parents[1]
+PACKAGE_DIR = Path(fastrelu.__file__).resolve().parent   # installed or in-tree
 
 CHILD = r'''
 import ctypes, json, mmap, sys, warnings
@@ -143,7 +144,7 @@ print(json.dumps(report))
 
 
 def run_child(level):
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    env = dict(os.environ, PYTHONPATH=str(PACKAGE_DIR.parent))
     env.pop("FASTRELU_CPU", None)
     res = subprocess.run([sys.executable, "-c", CHILD, level], env=env, capture_output=True,
                          text=True, timeout=120)

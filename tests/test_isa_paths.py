@@ -25,6 +25,8 @@ from reliability_helpers import (DTYPE_NAMES, assert_bits, native, random_bits,
                                  ref_backward, ref_grad, ref_relu)
 
 ROOT = Path(__file__).resolve().parents[1]
+PACKAGE_DIR = Path(fastrelu.__file__).resolve().parent   # the fastrelu under test:
+                                                          # installed or in-tree
 LEVELS = _core.supported_isa_levels()
 SIZES = list(range(71)) + [4097, 9001]
 SENTINEL = 0xA5
@@ -266,7 +268,7 @@ def test_env_var_forces_level(level):
         "from fastrelu import _core\n"
         "x = np.array([-1.5, -0.0, 2.0, np.nan, -np.inf], np.float32)\n"
         "print(_core.ISA, _core.build_info()['isa'], fastrelu.relu(x).tobytes().hex())\n")
-    env = dict(os.environ, FASTRELU_CPU=level, PYTHONPATH=str(ROOT / "src"))
+    env = dict(os.environ, FASTRELU_CPU=level, PYTHONPATH=str(PACKAGE_DIR.parent))
     out = subprocess.run([sys.executable, "-W", "error", "-c", code], env=env,
                          capture_output=True, text=True, timeout=60, check=True).stdout.split()
     expected = ref_relu(np.array([-1.5, -0.0, 2.0, np.nan, -np.inf], np.float32))
@@ -277,9 +279,10 @@ def test_env_var_forces_level(level):
 def test_baseline_objects_have_no_avx():
     """scripts/check_baseline_isa.py: _core and the baseline kernels are free of
     VEX/EVEX (AVX) instructions; the AVX2 / AVX-512 kernels use ymm / zmm."""
-    if not any(p.name.startswith("_kernels_avx2") for p in (ROOT / "src/fastrelu").glob("*.so")):
+    if not any(p.name.startswith("_kernels_avx2") for p in PACKAGE_DIR.glob("*.so")):
         pytest.skip("not an x86-64 build with per-ISA kernels")
-    res = subprocess.run([sys.executable, str(ROOT / "scripts/check_baseline_isa.py")],
+    res = subprocess.run([sys.executable, str(ROOT / "scripts/check_baseline_isa.py"),
+                          str(PACKAGE_DIR)],
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stdout + res.stderr
 
