@@ -30,7 +30,7 @@ QUICK_SIZES = (10, 1_000, 100_000, 1_000_000, 10_000_000, 100_000_000)
 FULL_SIZES = (10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000)
 QUICK_DTYPES = ("float32",)
 FULL_DTYPES = ("float32", "float64", "float16", "int8", "int16", "int32", "int64")
-OPS = ("relu", "relu out=", "relu_", "relu_backward")
+OPS = ("relu", "relu out=", "relu_", "relu_backward", "relu x[::2]")
 PURE_PYTHON_MAX = 100_000
 
 
@@ -87,6 +87,8 @@ def implementations(threads):
             lambda x, g: _with_out(x, lambda o: copy(o, x)) if x.size >= 1_000_000 else None)
     impls["relu_"]["fastrelu"] = lambda x, g: fastrelu.relu_
     impls["relu_"]["numpy"] = lambda x, g: (lambda a: np.maximum(a, 0, out=a))
+    impls["relu x[::2]"]["fastrelu"] = lambda x, g: (lambda: fastrelu.relu(x[::2]))
+    impls["relu x[::2]"]["numpy"] = lambda x, g: (lambda: np.maximum(x[::2], 0))
     impls["relu_backward"]["fastrelu"] = lambda x, g: (lambda: fastrelu.relu_backward(g, x))
     impls["relu_backward"]["numpy"] = lambda x, g: (lambda: g * (x > 0))
 
@@ -152,7 +154,10 @@ def _with_out(x, fn):
 
 
 def bytes_moved(op, x):
-    """Bytes a call must read and write: the basis of GB/s."""
+    """Bytes a call must read and write: the basis of GB/s. (For ``x[::2]``, the
+    n/2 elements read and written, although the reads touch every cache line.)"""
+    if op == "relu x[::2]":
+        return x.nbytes
     return x.nbytes * (3 if op == "relu_backward" else 2)
 
 
@@ -230,7 +235,7 @@ def run(sizes=QUICK_SIZES, dtypes=QUICK_DTYPES, ops=OPS, min_batch=0.02, batches
     for i, (op, dt, n) in enumerate(cases, 1):
         if progress:
             _progress(i, len(cases), f"{op} {dt} n={n:.0e}")
-        x = random_signed(n, dt, seed=1)
+        x = random_signed(2 * n if op == "relu x[::2]" else n, dt, seed=1)
         g = random_signed(n, dt, seed=2) if op == "relu_backward" else None
         # in-place batches at the largest sizes would hold too many copies
         batch = min_batch if n < 10_000_000 else 0
