@@ -10,7 +10,8 @@ validates in Python and runs the ufuncs defined here over the same kernels.
 cimport cython
 cimport numpy as cnp
 from numpy cimport (ndarray, npy_intp, PyArray_DATA, PyArray_DIMS, PyArray_FLAGS,
-                    PyArray_ISNOTSWAPPED, PyArray_NDIM, PyArray_SIZE, PyArray_TYPE)
+                    PyArray_ISNOTSWAPPED, PyArray_NDIM, PyArray_SIZE, PyArray_STRIDES,
+                    PyArray_TYPE)
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_New
 from libc.string cimport memcpy, memcmp
 cimport openmp
@@ -397,14 +398,15 @@ cdef enum:
 
 
 cdef inline const dtype_kernels_t *_fast_kernels(object x) noexcept:
-    """The kernels for ``x`` if the fast path can take it as input, else NULL."""
+    """The kernels for ``x`` if the fast path can take it as input, else NULL:
+    contiguous arrays, and 1-D ones with any stride (x[::2], x[::-1])."""
     cdef ndarray a
     cdef int flags, t
     if type(x) is not ndarray:
         return NULL
     a = <ndarray>x
     flags = PyArray_FLAGS(a)
-    if not (flags & cnp.NPY_ARRAY_ALIGNED) or not (flags & CONTIGUOUS):
+    if not (flags & cnp.NPY_ARRAY_ALIGNED) or not (flags & CONTIGUOUS or PyArray_NDIM(a) == 1):
         return NULL
     t = PyArray_TYPE(a)
     if t < 0 or t >= NPY_NTYPES_LEGACY or KERNELS[t].unary[OP_RELU] == NULL:
@@ -412,6 +414,11 @@ cdef inline const dtype_kernels_t *_fast_kernels(object x) noexcept:
     if not PyArray_ISNOTSWAPPED(a):
         return NULL
     return &KERNELS[t]
+
+
+cdef inline npy_intp _stride(ndarray a, npy_intp itemsize) noexcept:
+    """The byte step between elements of a fast-path input (contiguous or 1-D)."""
+    return PyArray_STRIDES(a)[0] if PyArray_NDIM(a) == 1 else itemsize
 
 
 cdef inline bint _same_layout(ndarray a, ndarray b) noexcept:
@@ -466,7 +473,7 @@ cdef inline object _fast_unary(int op, object x, object out, const void *consts)
         return _SLOW
     _set_unary(&k, d, d.unary[op], d.relu_stream if op == OP_RELU else NULL,
                consts if consts != NULL else <const void *>d.consts,
-               <char *>PyArray_DATA(<ndarray>x), d.itemsize,
+               <char *>PyArray_DATA(<ndarray>x), _stride(<ndarray>x, d.itemsize),
                <char *>PyArray_DATA(<ndarray>out), d.itemsize)
     _execute_gil(&k, PyArray_SIZE(<ndarray>x))
     return out
@@ -481,8 +488,8 @@ cdef inline object _fast_inplace(int op, object x, const void *consts):
         return _SLOW
     _set_unary(&k, d, d.unary[op], NULL,
                consts if consts != NULL else <const void *>d.consts,
-               <char *>PyArray_DATA(<ndarray>x), d.itemsize,
-               <char *>PyArray_DATA(<ndarray>x), d.itemsize)
+               <char *>PyArray_DATA(<ndarray>x), _stride(<ndarray>x, d.itemsize),
+               <char *>PyArray_DATA(<ndarray>x), _stride(<ndarray>x, d.itemsize))
     _execute_gil(&k, PyArray_SIZE(<ndarray>x))
     return x
 
