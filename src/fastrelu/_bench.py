@@ -380,6 +380,11 @@ def main(argv=None):
     for op in ops:
         if op not in OPS:
             parser.error(f"unknown op {op!r}; choose from {OPS}")
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            parser.error("--plot needs matplotlib: pip install 'fastrelu[bench]'")
     info = machine_info()
     results = run(sizes, dtypes, ops, batches=args.batches, progress=not args.no_progress)
     print(format_table(results, info))

@@ -1,0 +1,36 @@
+"""The benchmark report runs end to end (tiny sizes) and writes what it promises."""
+import json
+
+import pytest
+
+import fastrelu
+from fastrelu import _bench
+
+
+def test_report_json_and_table(tmp_path, capsys):
+    path = tmp_path / "r.json"
+    assert fastrelu.bench(["--sizes", "10,1000", "--batches", "1", "--no-progress",
+                           "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    for op in _bench.OPS:
+        assert op in out
+    assert "vs numpy" in out and "kernel path" in out
+    data = json.loads(path.read_text())
+    rows = data["results"]
+    assert {r["op"] for r in rows} == set(_bench.OPS)
+    for r in rows:
+        assert r["times"]["fastrelu"] > 0 and r["times"]["numpy"] > 0
+    assert data["machine"]["versions"]["numpy"]
+
+
+def test_report_plot(tmp_path):
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "r.png"
+    assert fastrelu.bench(["--sizes", "10,1000", "--ops", "relu", "--batches", "1",
+                           "--no-progress", "--plot", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_unknown_op_is_an_error():
+    with pytest.raises(SystemExit):
+        fastrelu.bench(["--ops", "nonsense"])
