@@ -67,17 +67,7 @@ def run_atheris(seconds, extra):
 
 def run_hypothesis(seconds):
     from hypothesis import HealthCheck, given, settings, strategies as st
-    from fuzz_harness import Source, run_case
-
-    class HypothesisSource(Source):
-        def __init__(self, data):
-            self.data = data
-
-        def integer(self, lo, hi):
-            return self.data.draw(st.integers(lo, hi))
-
-        def raw(self, n):
-            return self.data.draw(st.binary(max_size=n))
+    from fuzz_harness import HypothesisSource, run_case
 
     count = [0]
 

@@ -67,6 +67,21 @@ class Source:
         return seq[self.integer(0, len(seq) - 1)]
 
 
+class HypothesisSource(Source):
+    """Draws from a ``hypothesis.strategies.data()`` object."""
+
+    def __init__(self, data):
+        self.data = data
+
+    def integer(self, lo, hi):
+        from hypothesis import strategies as st
+        return self.data.draw(st.integers(lo, hi))
+
+    def raw(self, n):
+        from hypothesis import strategies as st
+        return self.data.draw(st.binary(max_size=n))
+
+
 # --- building operands -------------------------------------------------------------
 
 def native_dtype(dt):

@@ -10,18 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import fastrelu
-from fuzz_harness import Source, run_case
-
-
-class HypothesisSource(Source):
-    def __init__(self, data):
-        self.data = data
-
-    def integer(self, lo, hi):
-        return self.data.draw(st.integers(lo, hi))
-
-    def raw(self, n):
-        return self.data.draw(st.binary(max_size=n))
+from fuzz_harness import HypothesisSource, run_case
 
 
 @settings(max_examples=300, deadline=None,
