@@ -1,21 +1,30 @@
 """Build the compiled parts of fastrelu.
 
-_core is compiled for the baseline of the target (x86-64 = SSE2) and picks one
-kernel module at import time. On x86-64 the kernels of _kernels.pxi are compiled
-three times, once per instruction-set level, so one wheel runs on every x86-64
-CPU at the best speed it offers. Never add -march=native or -ffast-math here.
+Two steps. First the Tempita templates (``src/fastrelu/*.tp``) are rendered
+from the operation registry (``_registry.py``) and NumPy's type numbers of this
+build; then Cython compiles:
+
+* ``_engine``: dtype table, instruction-set choice, threads, executor;
+* ``_loops_<level>``: the loops of ``_loops.pxi``, once per instruction-set
+  level (x86-64: baseline SSE2, AVX2, AVX-512), so one wheel runs on every CPU
+  of its architecture and ``_engine`` picks the best level at import;
+* ``_functions`` (the public functions), ``_ufuncs``, ``kernels`` (Cython API).
+
+Never add -march=native or -ffast-math here.
 
 FASTRELU_DEBUG=1 turns Cython's bounds and wraparound checks back on.
 FASTRELU_EXTRA_CFLAGS / FASTRELU_EXTRA_LDFLAGS add flags (sanitizer builds).
 """
+import glob
 import os
 import platform
+import runpy
 
-import numpy as np
-from Cython import Tempita
-from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+from setuptools.command.build_py import build_py
 
+SRC = "src/fastrelu"
 DEBUG = os.environ.get("FASTRELU_DEBUG", "") not in ("", "0")
 EXTRA_CFLAGS = os.environ.get("FASTRELU_EXTRA_CFLAGS", "").split()
 EXTRA_LDFLAGS = os.environ.get("FASTRELU_EXTRA_LDFLAGS", "").split()
@@ -24,81 +33,100 @@ CFLAGS = ["-O3", "-fno-strict-aliasing", "-ffp-contract=off", *EXTRA_CFLAGS]
 if DEBUG:
     CFLAGS += ["-UNDEBUG"]
 
-# level -> flags. The AVX-512 level needs BW for the 8/16-bit kernels; F16C
-# converts float16 for leaky_relu (every AVX2 CPU has it; _core checks).
+# level -> flags. The AVX-512 level needs BW for the 8/16-bit loops; F16C
+# converts float16 for the "real" operations (every AVX2 CPU has it; _engine checks).
 ISA_FLAGS = {"baseline": []}
 if platform.machine().lower() in ("x86_64", "amd64"):
     ISA_FLAGS["avx2"] = ["-mavx2", "-mf16c"]
     ISA_FLAGS["avx512"] = ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mf16c",
                            "-mprefer-vector-width=512"]
 
-NUMPY = [("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION")]
-HEADERS = [f"src/fastrelu/{h}" for h in ("_runtime.h", "_pool.h", "_stream.h")]  # rebuild on change
-
-
-# The kernel modules only: -fno-trapping-math lets GCC vectorize leaky_relu's
+# The loop modules only: -fno-trapping-math lets GCC vectorize leaky_relu's
 # "compute x * slope, then select" (results are unchanged; only the IEEE flags
-# of discarded lanes could be raised, and _core clears them). Not -ffast-math.
-KERNEL_CFLAGS = ["-fno-trapping-math"]
+# of discarded lanes could be raised, and _engine restores the caller's flags).
+# Not -ffast-math.
+LOOP_CFLAGS = ["-fno-trapping-math"]
+HEADERS = sorted(glob.glob(f"{SRC}/*.h"))       # rebuild on change
+# The C-level API's element types (kernels.pxd): dtype name -> C type.
+API_CTYPES = {"float16": "uint16_t", "float32": "float", "float64": "double",
+              "int8": "int8_t", "int16": "int16_t", "int32": "int32_t", "int64": "int64_t",
+              "uint8": "uint8_t", "uint16": "uint16_t", "uint32": "uint32_t",
+              "uint64": "uint64_t"}
 
 
-def kernel_extension(level, flags):
-    macros = [("FASTRELU_ISA", f'"{level}"'),
-              ("FASTRELU_ISA_CFLAGS", '"{}"'.format(" ".join(flags)))]
-    return Extension(f"fastrelu._kernels_{level}", [f"src/fastrelu/_kernels_{level}.pyx"],
-                     include_dirs=[np.get_include(), "src/fastrelu"],
-                     define_macros=NUMPY + macros, depends=HEADERS,
-                     extra_compile_args=CFLAGS + KERNEL_CFLAGS + flags,
-                     extra_link_args=EXTRA_LDFLAGS)
+def render_templates():
+    """Render every ``*.tp`` of the package from the registry (a build step)."""
+    import numpy as np
+    from Cython import Tempita
+
+    registry = runpy.run_path(f"{SRC}/_registry.py")
+    context = {
+        "ops": registry["OPS"],
+        "registry": registry,
+        # (name, C type, NumPy type number of this build, is float)
+        "dtypes": [(name, ctype, np.dtype(name).num, np.dtype(name).kind == "f")
+                   for name, ctype in API_CTYPES.items()],
+    }
+    for template in sorted(glob.glob(f"{SRC}/*.tp")):
+        with open(template) as f:
+            text = Tempita.sub(f.read(), **context)
+        target = template[:-len(".tp")]
+        if not os.path.exists(target) or open(target).read() != text:
+            with open(target, "w") as f:
+                f.write(text)
 
 
-# The C-level API (fastrelu/kernels.pxd, .pyx): one entry per (operation, dtype),
-# rendered from templates. (name, C type, NumPy type number, is float)
-API_DTYPES = [
-    ("float16", "uint16_t", "23", True), ("float32", "float", "11", True),
-    ("float64", "double", "12", True), ("int8", "int8_t", "1", False),
-    ("int16", "int16_t", "3", False), ("int32", "int32_t", "5", False),
-    ("int64", "int64_t", "7", False), ("uint8", "uint8_t", "2", False),
-    ("uint16", "uint16_t", "4", False), ("uint32", "uint32_t", "6", False),
-    ("uint64", "uint64_t", "8", False),
-]
-assert all(np.dtype(name).num == int(num) for name, _, num, _ in API_DTYPES)
+def extensions():
+    import numpy as np
+
+    def extension(name, extra=(), macros=(), link=()):
+        return Extension(f"fastrelu.{name}", [f"{SRC}/{name}.pyx"],
+                         include_dirs=[np.get_include(), SRC],
+                         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION"),
+                                        *macros],
+                         depends=HEADERS, extra_compile_args=CFLAGS + list(extra),
+                         extra_link_args=EXTRA_LDFLAGS + list(link))
+
+    loops = [extension(f"_loops_{level}", LOOP_CFLAGS + flags,
+                       [("FASTRELU_ISA", f'"{level}"'),
+                        ("FASTRELU_ISA_CFLAGS", '"{}"'.format(" ".join(flags)))])
+             for level, flags in ISA_FLAGS.items()]
+    # OpenMP only for its default thread count (OMP_NUM_THREADS, threadpoolctl)
+    return [extension("_engine", ["-fopenmp"], link=["-fopenmp"]), *loops, extension("_functions"), extension("_ufuncs"),
+            extension("kernels")]
 
 
-def render(template):
-    with open(template) as f:
-        text = Tempita.sub(f.read(), dtypes=API_DTYPES)
-    target = template[:-len(".tp")]
-    if not os.path.exists(target) or open(target).read() != text:
-        with open(target, "w") as f:
-            f.write(text)
+class BuildPy(build_py):
+    """Render the templates first: the wheel ships generated .pxd/.pyi files."""
+
+    def run(self):
+        render_templates()
+        super().run()
 
 
-render("src/fastrelu/kernels.pxd.tp")
-render("src/fastrelu/kernels.pyx.tp")
+class BuildExt(build_ext):
+    """Render the templates, then cythonize (with the global directives)."""
 
-extensions = [
-    Extension("fastrelu._core", ["src/fastrelu/_core.pyx"],
-              include_dirs=[np.get_include(), "src/fastrelu"], define_macros=NUMPY,
-              depends=HEADERS,
-              extra_compile_args=CFLAGS + ["-fopenmp"],
-              extra_link_args=EXTRA_LDFLAGS + ["-fopenmp"]),
-    *(kernel_extension(level, flags) for level, flags in ISA_FLAGS.items()),
-    Extension("fastrelu.kernels", ["src/fastrelu/kernels.pyx"],
-              include_dirs=[np.get_include()], define_macros=NUMPY,
-              extra_compile_args=CFLAGS, extra_link_args=EXTRA_LDFLAGS),
-]
+    def finalize_options(self):
+        from Cython.Build import cythonize
+
+        render_templates()
+        self.distribution.ext_modules = cythonize(
+            extensions(),
+            compiler_directives={
+                "language_level": 3,
+                "boundscheck": DEBUG,
+                "wraparound": DEBUG,
+                "initializedcheck": DEBUG,
+                "cdivision": not DEBUG,
+                "embedsignature": False,
+            },
+        )
+        super().finalize_options()
+
 
 setup(
-    ext_modules=cythonize(
-        extensions,
-        compiler_directives={
-            "language_level": 3,
-            "boundscheck": DEBUG,
-            "wraparound": DEBUG,
-            "initializedcheck": DEBUG,
-            "cdivision": not DEBUG,
-            "embedsignature": False,
-        },
-    ),
+    # placeholders, replaced by BuildExt once the templates are rendered
+    ext_modules=[Extension("fastrelu._engine", [])],
+    cmdclass={"build_py": BuildPy, "build_ext": BuildExt},
 )

@@ -14,7 +14,7 @@ import numpy as np
 sys.path[:0] = [str(Path(__file__).resolve().parents[1] / "tests")]
 
 import fastrelu  # noqa: E402
-from fastrelu import _core  # noqa: E402
+from fastrelu import _engine  # noqa: E402
 from reliability_helpers import (DTYPES, assert_bits, native, random_bits,  # noqa: E402
                                  ref_backward, ref_grad, ref_relu)
 
@@ -87,18 +87,18 @@ def run_errors():
 
 def main():
     rng = np.random.default_rng(1)
-    levels = _core.supported_isa_levels()
+    levels = _engine.supported_isa_levels()
     total = 0
     for level in levels:
-        _core.use_isa(level)
+        _engine.use_isa(level)
         for low in (True, False):
-            previous = _core.thresholds(0, 1, 0) if low else None
+            previous = _engine.thresholds(0, 1, 0) if low else None
             try:
                 with fastrelu.num_threads(2 if low else None):
                     total += run_level(rng)
             finally:
                 if previous:
-                    _core.thresholds(**previous)
+                    _engine.thresholds(**previous)
     total += run_errors()
     print(f"valgrind smoke: levels {levels}, {total} checked calls: OK")
 

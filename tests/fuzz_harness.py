@@ -32,7 +32,7 @@ import warnings
 import numpy as np
 
 import fastrelu
-from fastrelu import _core
+from fastrelu import _engine
 from reliability_helpers import (DTYPES, assert_bits, native, ref_backward, ref_grad,
                                  ref_relu)
 
@@ -364,18 +364,18 @@ def run_case(src):
         if func != "relu_" else None
     # the kernel variant: instruction-set level, and thresholds at 0 (threads,
     # streaming stores) or as shipped
-    level = src.pick(_core.supported_isa_levels())
+    level = src.pick(_engine.supported_isa_levels())
     low = src.boolean()
-    previous_isa = _core.use_isa(level)
-    previous_thresholds = _core.thresholds(0, 1, 0) if low else None
+    previous_isa = _engine.use_isa(level)
+    previous_thresholds = _engine.thresholds(0, 1, 0) if low else None
     try:
         check_call(func, x, g, out, arena,
                    describe=dict(func=func, x_dtype=str(xdt), x=x_arr, g=g_arr, out_mode=mode,
                                  isa=level, low_thresholds=low))
     finally:
-        _core.use_isa(previous_isa)
+        _engine.use_isa(previous_isa)
         if previous_thresholds is not None:
-            _core.thresholds(**previous_thresholds)
+            _engine.thresholds(**previous_thresholds)
 
 
 def _describe_array(a):

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import fastrelu
-from fastrelu import _core
+from fastrelu import ufuncs
+from fastrelu import _engine
 from reliability_helpers import (assert_bits, random_bits, ref_backward, ref_grad,
                                  ref_relu)
 
@@ -80,10 +81,10 @@ def test_eight_threads_every_function(shared):
                     o2[...] = g
                     assert_bits(fastrelu.relu_backward(o2, x, out=o2), eb, "backward out=g")
                 elif k == 4:
-                    assert_bits(_core.ufunc_relu(x), er, "ufunc_relu")
-                    assert_bits(_core.ufunc_relu_backward(g, x, out=o2), eb, "ufunc backward")
+                    assert_bits(ufuncs.relu(x), er, "ufunc_relu")
+                    assert_bits(ufuncs.relu_backward(g, x, out=o2), eb, "ufunc backward")
                 else:
-                    assert_bits(_core.ufunc_relu_grad(x, out=o1), eg, "ufunc_relu_grad")
+                    assert_bits(ufuncs.relu_grad(x, out=o1), eg, "ufunc_relu_grad")
                     assert_bits(fastrelu.relu(list(x[:5])), er[:5], "relu list")
 
     t0 = time.perf_counter()
@@ -94,7 +95,7 @@ def test_eight_threads_every_function(shared):
 
 def test_eight_threads_with_low_thresholds(shared):
     """The same race on the thread team and the streaming path with thresholds at 0."""
-    previous = _core.thresholds(nogil_min_bytes=0, parallel_min_bytes=1, stream_min_bytes=0)
+    previous = _engine.thresholds(nogil_min_bytes=0, parallel_min_bytes=1, stream_min_bytes=0)
     try:
         def work(i):
             for _ in range(20):
@@ -104,7 +105,7 @@ def test_eight_threads_with_low_thresholds(shared):
                     assert_bits(fastrelu.relu_grad(x), eg, "relu_grad")
         _run_threads(work)
     finally:
-        _core.thresholds(**previous)
+        _engine.thresholds(**previous)
 
 
 def _counter_progress(run, duration):

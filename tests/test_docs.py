@@ -40,4 +40,4 @@ def test_positional_only_first_arguments():
 def test_typing_files_are_shipped():
     import importlib.resources as resources
     files = {p.name for p in resources.files("fastrelu").iterdir()}
-    assert {"py.typed", "_core.pyi", "kernels.pxd"} <= files
+    assert {"py.typed", "_functions.pyi", "kernels.pxd"} <= files

@@ -26,7 +26,8 @@ from pathlib import Path
 import pytest
 
 import fastrelu
-from fastrelu import _core
+from fastrelu import ufuncs
+from fastrelu import _engine
 
 PACKAGE_DIR = Path(fastrelu.__file__).resolve().parent   # installed or in-tree
 
@@ -85,10 +86,10 @@ def state():
 
 report = {"before": state()}
 import fastrelu
-from fastrelu import _core
+from fastrelu import _engine
 level = sys.argv[1]
-_core.use_isa(level)
-report["isa"] = _core.ISA
+_engine.use_isa(level)
+report["isa"] = _engine.ISA
 report["after_import"] = state()
 
 def data(t, n):
@@ -108,7 +109,7 @@ with np.errstate(all="raise"):
             fastrelu.relu(x); fastrelu.relu(x[::2]); fastrelu.relu_(x.copy())
             fastrelu.relu_grad(x); fastrelu.relu_backward(g, x); fastrelu.relu_backward(g[::3], x[::3])
             fastrelu.relu(x.byteswap().view(x.dtype.newbyteorder()))
-            _core.ufunc_relu(x); _core.ufunc_relu_backward(g, x)
+            ufuncs.relu(x); ufuncs.relu_backward(g, x)
 report["after_calls"] = state()
 
 # Another library turned on FTZ|DAZ: fastrelu must still keep subnormals exactly.
@@ -152,7 +153,7 @@ def run_child(level):
     return json.loads(res.stdout)
 
 
-@pytest.fixture(scope="module", params=_core.supported_isa_levels())
+@pytest.fixture(scope="module", params=_engine.supported_isa_levels())
 def report(request):
     return run_child(request.param)
 

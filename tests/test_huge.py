@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import fastrelu
+from fastrelu import ufuncs
 
 N = 2**31 + 4099
 MIN_AVAILABLE = 8 << 30
@@ -78,7 +79,7 @@ def check_relu(y, what):
 def test_relu_and_relu_inplace_beyond_2_31(threads):
     """With 1 thread a single kernel call walks past index 2**31; with the
     default threads the chunks start above it."""
-    from fastrelu import _core
+    from fastrelu import _engine
     t0 = time.perf_counter()
     with fastrelu.num_threads(threads):
         x = make_x()
@@ -90,7 +91,7 @@ def test_relu_and_relu_inplace_beyond_2_31(threads):
         assert fastrelu.relu(x, out=y) is y         # into an existing (cached) array
         check_relu(y, "relu out=")
         y[...] = 99
-        _core.ufunc_relu(x, out=y)                  # ufunc path: one inner loop of N
+        ufuncs.relu(x, out=y)                  # ufunc path: one inner loop of N
         check_relu(y, "ufunc_relu")
         del y
         assert fastrelu.relu_(x) is x               # in place

@@ -1,5 +1,5 @@
 """Every kernel path gives the oracle's bits: for each instruction-set level this
-CPU runs (switched in-process with ``_core.use_isa``), 1 and 2 threads, every
+CPU runs (switched in-process with ``_engine.use_isa``), 1 and 2 threads, every
 dtype and function, sizes 0..70 and a few thousand, contiguous (fast path,
 streaming stores) and strided / byte-swapped / unaligned (ufunc path), in place,
 out of place (outputs at every alignment inside guarded buffers: nothing
@@ -20,27 +20,28 @@ import numpy as np
 import pytest
 
 import fastrelu
-from fastrelu import _core
+from fastrelu import ufuncs
+from fastrelu import _engine
 from reliability_helpers import (DTYPE_NAMES, assert_bits, native, random_bits,
                                  ref_backward, ref_grad, ref_relu)
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE_DIR = Path(fastrelu.__file__).resolve().parent   # the fastrelu under test:
                                                           # installed or in-tree
-LEVELS = _core.supported_isa_levels()
+LEVELS = _engine.supported_isa_levels()
 SIZES = list(range(71)) + [4097, 9001]
 SENTINEL = 0xA5
-INITIAL_THRESHOLDS = _core.thresholds()
+INITIAL_THRESHOLDS = _engine.thresholds()
 INITIAL_THREADS = fastrelu.get_num_threads()
 
 
 @pytest.fixture(params=LEVELS)
 def isa(request):
-    previous = _core.use_isa(request.param)
+    previous = _engine.use_isa(request.param)
     try:
         yield request.param
     finally:
-        _core.use_isa(previous)
+        _engine.use_isa(previous)
 
 
 @pytest.fixture(params=[1, 2], ids=lambda n: f"{n}thr")
@@ -51,11 +52,11 @@ def threads(request):
 
 @pytest.fixture
 def low_thresholds():
-    previous = _core.thresholds(nogil_min_bytes=0, parallel_min_bytes=1, stream_min_bytes=0)
+    previous = _engine.thresholds(nogil_min_bytes=0, parallel_min_bytes=1, stream_min_bytes=0)
     try:
         yield
     finally:
-        _core.thresholds(**previous)
+        _engine.thresholds(**previous)
 
 
 class Guarded:
@@ -126,14 +127,14 @@ def check_size(dt, n, rng):
     assert_bits(fastrelu.relu_backward(g, x), eb, "relu_backward")
     for fn, args, exp in ((fastrelu.relu, (x,), er), (fastrelu.relu_grad, (x,), eg),
                           (fastrelu.relu_backward, (g, x), eb),
-                          (_core.ufunc_relu, (x,), er), (_core.ufunc_relu_grad, (x,), eg),
-                          (_core.ufunc_relu_backward, (g, x), eb)):
+                          (ufuncs.relu, (x,), er), (ufuncs.relu_grad, (x,), eg),
+                          (ufuncs.relu_backward, (g, x), eb)):
         o = gd.contiguous(n, off, 0)
         r = fn(*args, out=o)
         assert r is o, fn.__name__
         assert_bits(o, exp, f"{fn.__name__} out=")
-    assert_bits(_core.ufunc_relu(x), er, "ufunc_relu")
-    assert_bits(_core.ufunc_relu_backward(g, x), eb, "ufunc_relu_backward")
+    assert_bits(ufuncs.relu(x), er, "ufunc_relu")
+    assert_bits(ufuncs.relu_backward(g, x), eb, "ufunc_relu_backward")
     assert_bits(x, x0, "input x modified")
     assert_bits(g, g0, "input g modified")
 
@@ -145,7 +146,7 @@ def check_size(dt, n, rng):
         elif how == "out=x":
             assert fastrelu.relu(a, out=a) is a
         else:
-            _core.ufunc_relu(a, out=a)
+            ufuncs.relu(a, out=a)
         assert_bits(a, er, f"relu in place ({how})")
     a = gd.contiguous(n, off, x0)
     assert fastrelu.relu_grad(a, out=a) is a
@@ -202,7 +203,7 @@ def check_size(dt, n, rng):
             fastrelu.relu_backward(g0[dst], a[src_], out=a[dst])
             assert_bits(a[dst], ref_backward(g0[dst], x0[src_]), f"backward overlap x k={k}")
             a = gd.contiguous(n, off, x0)
-            _core.ufunc_relu(a[src_], out=a[dst])
+            ufuncs.relu(a[src_], out=a[dst])
             assert_bits(a[dst], ref_relu(x0[src_]), f"ufunc_relu overlap k={k}")
         if n > 2 * k:
             a = gd.contiguous(n, off, x0)                 # strided overlap
@@ -232,7 +233,7 @@ def check_size(dt, n, rng):
 @pytest.mark.usefixtures("low_thresholds")
 @pytest.mark.parametrize("dtype", DTYPE_NAMES)
 def test_every_path_matches_oracle(isa, threads, dtype):
-    assert _core.ISA == isa and _core.build_info()["isa"] == isa
+    assert _engine.ISA == isa and _engine.build_info()["isa"] == isa
     assert fastrelu.get_num_threads() == threads
     rng = np.random.default_rng([LEVELS.index(isa), threads, DTYPE_NAMES.index(dtype)])
     for n in SIZES:
@@ -256,8 +257,8 @@ def test_default_thresholds_match_oracle(isa, dtype):
 
 def test_use_isa_rejects_unknown_level():
     with pytest.raises(ValueError):
-        _core.use_isa("sse9")
-    assert _core.ISA == _core._choose_isa()
+        _engine.use_isa("sse9")
+    assert _engine.ISA == _engine._choose_isa()
 
 
 @pytest.mark.parametrize("level", LEVELS)
@@ -265,9 +266,9 @@ def test_env_var_forces_level(level):
     """FASTRELU_CPU picks the kernels at import (fresh interpreter)."""
     code = (
         "import numpy as np, fastrelu\n"
-        "from fastrelu import _core\n"
+        "from fastrelu import _engine\n"
         "x = np.array([-1.5, -0.0, 2.0, np.nan, -np.inf], np.float32)\n"
-        "print(_core.ISA, _core.build_info()['isa'], fastrelu.relu(x).tobytes().hex())\n")
+        "print(_engine.ISA, _engine.build_info()['isa'], fastrelu.relu(x).tobytes().hex())\n")
     env = dict(os.environ, FASTRELU_CPU=level, PYTHONPATH=str(PACKAGE_DIR.parent))
     out = subprocess.run([sys.executable, "-W", "error", "-c", code], env=env,
                          capture_output=True, text=True, timeout=60, check=True).stdout.split()
@@ -290,7 +291,7 @@ def test_baseline_objects_have_no_avx():
 def test_fixtures_restore_state():
     """The fixtures above leave the process as they found it (this test is last
     in the file, so it runs after the parametrized ones)."""
-    assert _core.ISA == _core._choose_isa()
-    assert _core.build_info()["isa"] == _core.ISA
-    assert _core.thresholds() == INITIAL_THRESHOLDS
+    assert _engine.ISA == _engine._choose_isa()
+    assert _engine.build_info()["isa"] == _engine.ISA
+    assert _engine.thresholds() == INITIAL_THRESHOLDS
     assert fastrelu.get_num_threads() == INITIAL_THREADS

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 import fastrelu
-from fastrelu import _core
+from fastrelu import ufuncs
+from fastrelu import _engine
 
 ITERATIONS = 3000
 WARMUP = 300
@@ -88,17 +89,17 @@ def success_cases():
         "relu_backward lists": (lambda: fastrelu.relu_backward(lst, lst), [lst]),
         "relu_backward out=x": (lambda: fastrelu.relu_backward(g, mutable, out=mutable),
                                 [g, mutable]),
-        "ufunc_relu": (lambda: _core.ufunc_relu(x, out=out), [x, out]),
-        "ufunc_relu_grad": (lambda: _core.ufunc_relu_grad(xs), [xs]),
-        "ufunc_relu_backward": (lambda: _core.ufunc_relu_backward(g, x), [g, x]),
+        "ufunc_relu": (lambda: ufuncs.relu(x, out=out), [x, out]),
+        "ufunc_relu_grad": (lambda: ufuncs.relu_grad(xs), [xs]),
+        "ufunc_relu_backward": (lambda: ufuncs.relu_backward(g, x), [g, x]),
         "get/set_num_threads": (lambda: fastrelu.set_num_threads(
             fastrelu.set_num_threads(fastrelu.get_num_threads())), []),
         "num_threads()": (lambda: fastrelu.num_threads(1).__enter__() or
                           fastrelu.set_num_threads(None), []),
         "show_config": (lambda: (fastrelu.show_config(file=sink), sink.seek(0), sink.truncate()),
                         [sink]),
-        "thresholds": (lambda: _core.thresholds(**_core.thresholds()), []),
-        "use_isa": (lambda: _core.use_isa(_core.use_isa(_core.ISA)), []),
+        "thresholds": (lambda: _engine.thresholds(**_engine.thresholds()), []),
+        "use_isa": (lambda: _engine.use_isa(_engine.use_isa(_engine.ISA)), []),
     }
 
 
@@ -142,7 +143,7 @@ def error_cases():
                                           TypeError, [g, x, xi]),
         "set_num_threads(0)": (lambda: fastrelu.set_num_threads(0), ValueError, []),
         "set_num_threads('2')": (lambda: fastrelu.set_num_threads("2"), TypeError, []),
-        "use_isa bad": (lambda: _core.use_isa("sse9"), ValueError, []),
+        "use_isa bad": (lambda: _engine.use_isa("sse9"), ValueError, []),
     }
 
 
@@ -178,16 +179,16 @@ def _measure(fn, iterations):
 @pytest.fixture(scope="module")
 def tracing():
     previous_threads = fastrelu.set_num_threads(fastrelu.get_num_threads())
-    thresholds = _core.thresholds()
-    isa = _core.ISA
+    thresholds = _engine.thresholds()
+    isa = _engine.ISA
     tracemalloc.start(1)
     try:
         yield
     finally:
         tracemalloc.stop()
         fastrelu.set_num_threads(previous_threads)
-        _core.thresholds(**thresholds)
-        _core.use_isa(isa)
+        _engine.thresholds(**thresholds)
+        _engine.use_isa(isa)
 
 
 def test_numpy_domain_is_traced(tracing):

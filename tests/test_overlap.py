@@ -172,7 +172,7 @@ def test_backward_strided_overlap(dtype, case, values):
 
 
 def _parallel_min_bytes():
-    return fastrelu._core.build_info().get("parallel_min_bytes", 1 << 20)
+    return fastrelu._engine.build_info().get("parallel_min_bytes", 1 << 20)
 
 
 #: name -> function(buf, k) returning (x, out, g): overlapping views for large arrays

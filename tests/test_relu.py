@@ -11,7 +11,7 @@ from oracle import (DTYPE_NAMES, OUT_KINDS, READONLY_LAYOUTS,
 
 SMALL_SIZES = (*range(71), 127, 128, 129, 255, 256, 257)
 # The dispatcher's size thresholds as this build reports them (defaults if it does not).
-_INFO = fastrelu._core.build_info()
+_INFO = fastrelu._engine.build_info()
 PARALLEL_MIN_BYTES = _INFO.get("parallel_min_bytes", 1 << 20)
 STREAM_MIN_BYTES = _INFO.get("stream_min_bytes", 1 << 24)
 MODES = ("relu", "out", "out=x", "relu_")
@@ -119,8 +119,8 @@ def test_thread_threshold_sizes(dtype, big_values):
 @pytest.fixture
 def stream_min_bytes():
     """The streaming-store threshold, lowered to 4 MiB for the test when the build has
-    the private ``_core.thresholds`` hook (so streaming is reached with small arrays)."""
-    hook = getattr(fastrelu._core, "thresholds", None)
+    the private ``_engine.thresholds`` hook (so streaming is reached with small arrays)."""
+    hook = getattr(fastrelu._engine, "thresholds", None)
     if hook is None:
         yield STREAM_MIN_BYTES
         return

@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 import fastrelu
-from fastrelu import _core
+from fastrelu import _engine
 
 QUICK_SIZES = (10, 1_000, 100_000, 1_000_000, 10_000_000, 100_000_000)
 FULL_SIZES = (10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000)
@@ -213,7 +213,7 @@ def machine_info():
                     break
     except OSError:
         pass
-    info = _core.build_info()
+    info = _engine.build_info()
     versions = {"python": platform.python_version(), "numpy": np.__version__,
                 "fastrelu": fastrelu.__version__}
     for name in ("torch", "numexpr", "numba"):

@@ -5,7 +5,7 @@ import sys
 
 import numpy as np
 
-from fastrelu import _core
+from fastrelu import _engine
 from fastrelu._version import __version__
 
 
@@ -23,7 +23,7 @@ def get_num_threads():
     >>> fastrelu.get_num_threads() >= 1
     True
     """
-    return _core.get_num_threads()
+    return _engine.get_num_threads()
 
 
 def set_num_threads(n):
@@ -57,7 +57,7 @@ def set_num_threads(n):
         n = operator.index(n)
         if n < 1:
             raise ValueError(f"set_num_threads(): n must be >= 1 or None, got {n}")
-    return _core.swap_threads(0 if n is None else n) or None
+    return _engine.swap_threads(0 if n is None else n) or None
 
 
 @contextlib.contextmanager
@@ -87,7 +87,7 @@ def show_config(file=None):
     >>> import fastrelu
     >>> fastrelu.show_config()  # doctest: +SKIP
     """
-    info = _core.build_info()
+    info = _engine.build_info()
     lines = [
         f"fastrelu {__version__}",
         f"  python            {sys.version.split()[0]}",

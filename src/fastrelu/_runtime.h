@@ -1,4 +1,4 @@
-/* The runtime facts _core.pyx needs from C: the CPU's instruction-set level,
+/* The runtime facts _engine.pyx needs from C: the CPU's instruction-set level,
  * the process-wide thread-team flag, fork handling and the compiler's name. */
 #ifndef FASTRELU_RUNTIME_H
 #define FASTRELU_RUNTIME_H
@@ -22,6 +22,17 @@ static int fr_cpu_level(void)
 #endif
     return 0;
 }
+
+/* The default thread count: OpenMP's current maximum, which follows
+   OMP_NUM_THREADS and threadpoolctl's limits; and whether the caller is
+   already inside an OpenMP parallel region (then fastrelu stays on its thread). */
+#ifdef _OPENMP
+#include <omp.h>
+static inline int fr_default_threads(void) { return omp_get_max_threads(); }
+static inline int fr_in_parallel(void) { return omp_in_parallel(); }
+#else
+#error "fastrelu is built with OpenMP (-fopenmp)"
+#endif
 
 /* One team of worker threads for the whole process: a call that finds it
    busy (another Python thread, or a caller already inside a thread pool)

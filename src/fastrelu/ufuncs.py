@@ -1,10 +1,12 @@
-"""fastrelu's kernels as NumPy ufuncs.
+"""fastrelu's operations as NumPy ufuncs, one per operation of the registry.
 
 They take part in NumPy's protocols: broadcasting, ``out=``, ``where=``,
 casting, and ``__array_ufunc__`` dispatch to containers such as dask arrays,
 pandas objects and xarray DataArrays. The plain functions in ``fastrelu`` are
 faster on small ndarrays and stricter about dtypes; these follow NumPy's ufunc
-rules (for example, inputs are cast to a supported loop when it is safe).
+rules (for example, inputs are cast to a supported loop when it is safe). A
+scalar parameter is one more input: ``ufuncs.leaky_relu(x, 0.1)``,
+``ufuncs.threshold(x, 1.0, 0.0)``.
 
 Examples
 --------
@@ -13,13 +15,7 @@ Examples
 >>> ufuncs.relu(np.array([-1.0, 2.0]))
 array([0., 2.])
 """
-from fastrelu._core import ufunc_leaky_relu as leaky_relu
-from fastrelu._core import ufunc_leaky_relu_backward as leaky_relu_backward
-from fastrelu._core import ufunc_relu as relu
-from fastrelu._core import ufunc_relu6 as relu6
-from fastrelu._core import ufunc_relu6_backward as relu6_backward
-from fastrelu._core import ufunc_relu_backward as relu_backward
-from fastrelu._core import ufunc_relu_grad as relu_grad
+from fastrelu._ufuncs import UFUNCS
 
-__all__ = ["leaky_relu", "leaky_relu_backward", "relu", "relu6", "relu6_backward",
-           "relu_backward", "relu_grad"]
+globals().update(UFUNCS)
+__all__ = sorted(UFUNCS)

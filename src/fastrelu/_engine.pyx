@@ -1,0 +1,479 @@
+"""The engine: the dtype table, the instruction-set choice, the thread policy
+and the executor that every path runs its calls through.
+
+The public functions' fast path (``_functions``), the ufunc loops
+(``_ufuncs``) and the Cython API (``kernels``) all build a ``call_t`` (the
+loop, its operands, its constants) and hand it to `execute`, which decides in
+one place whether the call streams its output, how many threads it uses, and
+keeps the caller's IEEE flags for operations that do float arithmetic. Those
+modules reach the engine by ``cimport`` (``_engine.pxd``).
+"""
+cimport cython
+cimport numpy as cnp
+from numpy cimport npy_intp
+from cpython.pycapsule cimport PyCapsule_GetPointer
+from libc.string cimport memcpy
+from libc.stdint cimport int8_t, int16_t, int32_t, int64_t
+
+from fastrelu._loops cimport (consts_t, kernel_fn, loop_table_t, N_SLOTS, K_POS, K_FLIP,
+                              K_P0)
+from fastrelu._ops cimport N_OPS
+
+import importlib
+import os
+import warnings
+
+import numpy as np
+
+from fastrelu._registry import OPS, PARAM_KINDS, DTYPE_SETS
+
+cnp.import_array()
+
+
+cdef extern from "numpy/arrayobject.h":
+    enum:
+        NPY_NTYPES_LEGACY
+
+cdef extern from "<fenv.h>":
+    ctypedef struct fexcept_t:
+        pass
+    int fegetexceptflag(fexcept_t *flagp, int excepts) nogil
+    int fesetexceptflag(const fexcept_t *flagp, int excepts) nogil
+    int FE_ALL_EXCEPT
+
+cdef extern from "_runtime.h":
+    int fr_cpu_level() noexcept nogil
+    int fr_register_atfork() noexcept nogil
+    int fr_default_threads() noexcept nogil
+    bint fr_in_parallel() noexcept nogil
+    ctypedef void (*fr_chunk_fn)(void *ctx, npy_intp start, npy_intp stop) noexcept nogil
+    void fr_pool_run(fr_chunk_fn fn, void *ctx, npy_intp n, npy_intp chunk,
+                     int threads) noexcept nogil
+    bint fr_team_acquire() noexcept nogil
+    void fr_team_release() noexcept nogil
+    const char *fr_compiler_version
+
+
+# --- the dtype table: one row per NumPy type number ------------------------------
+
+cdef row_t ROWS[NPY_NTYPES_LEGACY]
+cdef op_info_t OP_INFO[N_OPS]
+
+#: The dtypes the loops accept, in native byte order: every integer type
+#: number (the platform aliases such as ``longlong`` included) and the floats.
+SUPPORTED_DTYPES = tuple({dt.num: dt for dt in map(np.dtype, np.typecodes["AllInteger"] + "efd")}.values())
+#: The dtypes each registry dtype set stands for (``"all"``, ``"float"``),
+#: platform aliases included.
+DTYPES = {key: tuple(dt for dt in SUPPORTED_DTYPES if np.dtype(dt.name).name in names)
+          for key, names in DTYPE_SETS.items()}
+# the table column of each dtype: integers by name, floats after them (_loops.pxd)
+_SLOTS = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+          "float16", "float32", "float64")
+assert len(_SLOTS) == N_SLOTS
+
+
+def _dtype_consts(dt):
+    """{NEG, POS, ONE, SIX, FLIP} of ``dt`` as bytes in its width (_loops.pxd)."""
+    unsigned = np.dtype(f"u{dt.itemsize}")
+    if dt.kind == "f":
+        values = np.array([-np.inf, np.inf, 1, 6, 0], dtype=dt).view(unsigned)
+        values[4] = (1 << (8 * dt.itemsize - 1)) - 1   # every bit but the sign
+    else:
+        values = np.array([0, np.iinfo(dt).max, 1, 6, 0], dtype=dt).view(unsigned)
+    return values.tobytes()
+
+
+cdef void _fill_rows(const loop_table_t *t) except *:
+    cdef row_t *row
+    cdef bytes consts
+    cdef int op, slot
+    for dt in SUPPORTED_DTYPES:
+        row = &ROWS[dt.num]
+        slot = _SLOTS.index(dt.name)
+        for op, spec in enumerate(OPS):
+            row.fn[op] = t.fn[op][slot] if dt in DTYPES[spec.dtypes] else NULL
+        row.itemsize = dt.itemsize
+        row.typenum = dt.num
+        consts = _dtype_consts(dt)
+        memcpy(row.consts.bits_storage, <const char *>consts, len(consts))
+
+
+cdef void _fill_op_info() except *:
+    cdef op_info_t *info
+    for op, spec in enumerate(OPS):
+        info = &OP_INFO[op]
+        info.nin = spec.arity
+        info.nparams = len(spec.params)
+        for i, p in enumerate(spec.params):
+            info.param_kind[i] = PARAM_KINDS.index(p.kind)
+        info.streams = spec.streams
+        info.real = spec.family == "real"
+
+
+_fill_op_info()
+
+
+cdef const row_t *row_for(int typenum) noexcept nogil:
+    """The row of NumPy type number ``typenum``, or NULL if unsupported."""
+    if typenum < 0 or typenum >= NPY_NTYPES_LEGACY or ROWS[typenum].itemsize == 0:
+        return NULL
+    return &ROWS[typenum]
+
+
+cdef const op_info_t *op_info(int op) noexcept nogil:
+    return &OP_INFO[op]
+
+
+# --- parameters ----------------------------------------------------------------------
+
+cdef inline void _store_signed(char *p, npy_intp v, npy_intp itemsize) noexcept nogil:
+    if itemsize == 1:
+        (<int8_t *>p)[0] = <int8_t>v
+    elif itemsize == 2:
+        (<int16_t *>p)[0] = <int16_t>v
+    elif itemsize == 4:
+        (<int32_t *>p)[0] = <int32_t>v
+    else:
+        (<int64_t *>p)[0] = <int64_t>v
+
+
+cdef inline npy_intp _signed_at(const char *p, npy_intp itemsize) noexcept nogil:
+    if itemsize == 1:
+        return (<const int8_t *>p)[0]
+    if itemsize == 2:
+        return (<const int16_t *>p)[0]
+    if itemsize == 4:
+        return (<const int32_t *>p)[0]
+    return (<const int64_t *>p)[0]
+
+
+cdef void set_param(consts_t *c, const row_t *d, int kind, int index,
+                    const char *value) noexcept nogil:
+    """Store parameter ``index`` of a call in ``c``. ``value`` points to a double
+    (PARAM_SLOPE) or to a value of the row's dtype, already cast (_general)."""
+    cdef npy_intp size = d.itemsize, s, flip, pos
+    cdef char *slot
+    cdef double slope
+    if kind == PARAM_SLOPE:
+        slope = (<const double *>value)[0]
+        c.slope_d = slope
+        c.slope_f = <float>slope
+        return
+    slot = <char *>c.bits_storage + (K_P0 + index) * size
+    if kind == PARAM_VALUE:
+        memcpy(slot, value, size)
+        return
+    # PARAM_BOUND: stored as its order key (_loops.pxi: order_key); for floats,
+    # -0.0 as +0.0 (they compare equal) and NaN as the largest key (nothing is
+    # greater than NaN).
+    s = _signed_at(value, size)
+    flip = _signed_at(<const char *>d.consts.bits_storage + K_FLIP * size, size)
+    if flip != 0:                                     # a float (integers: their own key)
+        pos = _signed_at(<const char *>d.consts.bits_storage + K_POS * size, size)
+        if (s & flip) > pos:
+            s = flip                                  # NaN: the largest key
+        elif (s & flip) == 0:
+            s = 0                                     # -0.0 and +0.0
+        elif s < 0:
+            s = s ^ flip                              # s is sign-extended: flip the magnitude
+    _store_signed(slot, s, size)
+
+
+# --- instruction-set level ---------------------------------------------------------
+
+ISA_LEVELS = ("baseline", "avx2", "avx512")
+
+
+def _choose_isa():
+    """The best level this CPU runs, or a lower one forced by FASTRELU_CPU."""
+    best = fr_cpu_level()
+    forced = os.environ.get("FASTRELU_CPU", "").strip().lower()
+    if not forced:
+        return ISA_LEVELS[best]
+    if forced not in ISA_LEVELS:
+        warnings.warn(f"FASTRELU_CPU={forced!r} is not one of {ISA_LEVELS}; ignored",
+                      RuntimeWarning, stacklevel=2)
+        return ISA_LEVELS[best]
+    if ISA_LEVELS.index(forced) > best:
+        warnings.warn(f"FASTRELU_CPU={forced!r}: this CPU does not support it; using "
+                      f"{ISA_LEVELS[best]!r}", RuntimeWarning, stacklevel=2)
+        return ISA_LEVELS[best]
+    return forced
+
+
+def supported_isa_levels():
+    """The instruction-set levels this CPU can run, lowest first."""
+    return ISA_LEVELS[:fr_cpu_level() + 1]
+
+
+cdef loop_table_t TABLE
+
+
+cdef void _load_isa(str level) except *:
+    global TABLE
+    module = importlib.import_module(f"fastrelu._loops_{level}")
+    TABLE = (<loop_table_t *>PyCapsule_GetPointer(module.loop_table(),
+                                                 b"fastrelu.loop_table"))[0]
+    _fill_rows(&TABLE)
+
+
+ISA = _choose_isa()
+_load_isa(ISA)
+
+
+def use_isa(level):
+    """Switch the kernels to instruction-set ``level``; returns the previous one.
+
+    Private, for tests and calibration that compare levels in one process; not
+    safe while other threads are calling fastrelu. Users set FASTRELU_CPU.
+    """
+    global ISA
+    if level not in supported_isa_levels():
+        raise ValueError(f"instruction-set level {level!r} is not supported here; "
+                         f"choose from {supported_isa_levels()}")
+    previous = ISA
+    _load_isa(level)
+    ISA = level
+    return previous
+
+
+# --- threads -------------------------------------------------------------------------
+
+# Below these sizes the extra work does not pay (measured; see docs/performance.rst).
+cdef npy_intp NOGIL_MIN_BYTES = 1 << 15      # release the GIL
+cdef npy_intp PARALLEL_MIN_BYTES = 1 << 18   # split across threads
+cdef npy_intp STREAM_MIN_BYTES = 1 << 25     # non-temporal stores (out of place);
+                                             # set to the last-level cache size below
+# Thread chunks: a power of two from 64 KiB to 2 MiB, about 4 per thread (so a
+# late thread still finds work), with boundaries at multiples of the chunk size
+# in the output's address space: two threads never first-touch the same page
+# or 2 MiB huge page (measured: faulting a fresh 40 MB output from two threads
+# in 1 MiB chunks took 5.9 ms, more than from one thread, 3.9 ms).
+cdef npy_intp CHUNK_MIN_BYTES = 1 << 16
+cdef npy_intp CHUNK_MAX_BYTES = 1 << 21
+
+@cython.wraparound(True)
+def _last_level_cache_bytes():
+    """Size of the largest CPU cache (Linux sysfs, else sysconf), or 0."""
+    sizes = []
+    for index in range(4):
+        try:
+            with open(f"/sys/devices/system/cpu/cpu0/cache/index{index}/size") as f:
+                text = f.read().strip()
+            sizes.append(int(text.rstrip("KMG")) << {"K": 10, "M": 20, "G": 30}.get(text[-1], 0))
+        except (OSError, ValueError):
+            pass
+    if sizes:
+        return max(sizes)
+    for name in ("SC_LEVEL3_CACHE_SIZE", "SC_LEVEL2_CACHE_SIZE"):
+        try:
+            size = os.sysconf(name)
+        except (ValueError, OSError):
+            continue
+        if size > 0:
+            return size
+    return 0
+
+
+# Streaming pays once the output no longer fits in the last-level cache
+# (measured: 16 MB float32 on a 32 MB L3 is faster with plain stores, 40 MB with
+# streaming ones; docs/performance.rst).
+STREAM_MIN_BYTES = _last_level_cache_bytes() or STREAM_MIN_BYTES
+
+if fr_register_atfork() != 0:
+    raise ImportError("fastrelu: pthread_atfork failed")
+
+cdef int _threads = 0                        # 0: follow OpenMP (OMP_NUM_THREADS, threadpoolctl)
+
+
+def thresholds(nogil_min_bytes=None, parallel_min_bytes=None, stream_min_bytes=None):
+    """Read, and optionally set, the size thresholds (bytes) of the dispatcher.
+
+    Private: for calibration scripts and for tests that must reach the
+    threaded and streaming paths with small arrays. Returns the previous values.
+    """
+    global NOGIL_MIN_BYTES, PARALLEL_MIN_BYTES, STREAM_MIN_BYTES
+    previous = {"nogil_min_bytes": NOGIL_MIN_BYTES,
+                "parallel_min_bytes": PARALLEL_MIN_BYTES,
+                "stream_min_bytes": STREAM_MIN_BYTES}
+    if nogil_min_bytes is not None:
+        NOGIL_MIN_BYTES = max(0, nogil_min_bytes)
+    if parallel_min_bytes is not None:
+        PARALLEL_MIN_BYTES = max(1, parallel_min_bytes)
+    if stream_min_bytes is not None:
+        STREAM_MIN_BYTES = max(0, stream_min_bytes)
+    return previous
+
+
+def get_num_threads():
+    """Number of threads a large call uses (the ``set_num_threads`` value, or
+    else OpenMP's current maximum, which follows ``OMP_NUM_THREADS`` and
+    ``threadpoolctl.threadpool_limits``)."""
+    return _threads if _threads > 0 else fr_default_threads()
+
+
+def swap_threads(int n):
+    """Set the thread count (0: follow OpenMP) and return the previous one."""
+    global _threads
+    previous, _threads = _threads, n
+    return previous
+
+
+
+cdef npy_intp nogil_min_bytes() noexcept nogil:
+    return NOGIL_MIN_BYTES
+
+
+cdef inline int _team_size(npy_intp nbytes) noexcept nogil:
+    """Threads for a call of ``nbytes`` output bytes; >1 means the team is held."""
+    cdef int nt = _threads if _threads > 0 else fr_default_threads()
+    # every thread gets at least half the threshold
+    nt = <int>min(<npy_intp>nt, 2 * nbytes // PARALLEL_MIN_BYTES)
+    if nt <= 1 or fr_in_parallel() or not fr_team_acquire():
+        return 1
+    return nt
+
+
+# --- the executor ------------------------------------------------------------------------
+
+cdef inline void _run_chunk(const call_t *k, npy_intp start, npy_intp stop) noexcept nogil:
+    cdef char *args[MAX_ARGS]
+    cdef int j, nin = k.op.nin
+    if start >= stop:
+        return
+    for j in range(nin + 1):
+        args[j] = k.args[j] + start * k.steps[j]
+    k.fn(args, k.steps, stop - start, k.consts)
+
+
+cdef inline void _stream_chunk(const call_t *k, npy_intp start, npy_intp stop) noexcept nogil:
+    cdef char *args[MAX_ARGS]
+    cdef int j, nin = k.op.nin
+    if start >= stop:
+        return
+    for j in range(nin + 1):
+        args[j] = k.args[j] + start * k.steps[j]
+    TABLE.stream_run(k.fn, nin, args, k.steps, stop - start, k.consts)
+
+
+cdef inline bint _overlap(const char *p, npy_intp sp, const char *q, npy_intp sq,
+                          npy_intp n, npy_intp itemsize) noexcept nogil:
+    """The memory spans of two strided operands of n elements intersect."""
+    cdef const char *p0 = p if sp >= 0 else p + (n - 1) * sp
+    cdef const char *p1 = (p + (n - 1) * sp if sp >= 0 else p) + itemsize
+    cdef const char *q0 = q if sq >= 0 else q + (n - 1) * sq
+    cdef const char *q1 = (q + (n - 1) * sq if sq >= 0 else q) + itemsize
+    return p0 < q1 and q0 < p1
+
+
+cdef inline bint _shares_memory(const call_t *k, npy_intp n, bint allow_same) noexcept nogil:
+    """An input's memory meets the output's (not counting, when ``allow_same``,
+    an input that *is* the output: same address and stride, an in-place call),
+    or the output overlaps itself (a stride smaller than an element: stride 0)."""
+    cdef int j, nin = k.op.nin
+    cdef char *out = k.args[nin]
+    cdef npy_intp so = k.steps[nin]
+    if n <= 1:
+        return False
+    if -k.itemsize < so < k.itemsize:
+        return True
+    for j in range(nin):
+        if allow_same and k.args[j] == out and k.steps[j] == so:
+            continue
+        if _overlap(k.args[j], k.steps[j], out, so, n, k.itemsize):
+            return True
+    return False
+
+
+cdef void _chunk_cb(void *ctx, npy_intp start, npy_intp stop) noexcept nogil:
+    # the pool counts from a boundary ``pad`` elements before the output's start
+    cdef const call_t *k = <const call_t *>ctx
+    _run_chunk(k, max(start - k.pad, 0), stop - k.pad)
+
+
+cdef void _stream_chunk_cb(void *ctx, npy_intp start, npy_intp stop) noexcept nogil:
+    cdef const call_t *k = <const call_t *>ctx
+    _stream_chunk(k, max(start - k.pad, 0), stop - k.pad)
+
+
+cdef inline bint _streams(const call_t *k, npy_intp n, npy_intp nbytes) noexcept nogil:
+    """Non-temporal stores pay off and are safe: an operation that allows them,
+    an output larger than the last-level cache, contiguous, aligned and apart
+    from every input."""
+    cdef npy_intp so = k.steps[k.op.nin]
+    return (k.op.streams and nbytes >= STREAM_MIN_BYTES and so == k.itemsize
+            and (<size_t>k.args[k.op.nin]) % <size_t>k.itemsize == 0
+            and not _shares_memory(k, n, False))
+
+
+cdef void _execute_plain(call_t *k, npy_intp n) noexcept nogil:
+    cdef npy_intp nbytes = n * k.itemsize, chunk
+    cdef npy_intp so = k.steps[k.op.nin]
+    cdef bint stream = _streams(k, n, nbytes)
+    cdef int nt
+    # NumPy hands a ufunc loop operands that overlap when a forward,
+    # element-by-element pass is still correct (``out`` trailing an input);
+    # splitting such a call across threads is not, nor is splitting an output
+    # that overlaps itself (stride 0), so those stay on one thread.
+    if nbytes < PARALLEL_MIN_BYTES or _shares_memory(k, n, True):
+        nt = 1
+    else:
+        nt = _team_size(nbytes)
+    if nt <= 1:
+        if stream:
+            _stream_chunk(k, 0, n)
+        else:
+            _run_chunk(k, 0, n)
+        return
+    chunk = CHUNK_MIN_BYTES
+    while chunk < CHUNK_MAX_BYTES and chunk * 2 <= nbytes // (4 * nt):
+        chunk *= 2
+    # boundaries aligned in memory for a contiguous output; a strided one starts at 0
+    k.pad = ((<size_t>k.args[k.op.nin]) % <size_t>chunk) // k.itemsize if so == k.itemsize else 0
+    fr_pool_run(_stream_chunk_cb if stream else _chunk_cb, k, n + k.pad,
+                chunk // k.itemsize, nt)
+    fr_team_release()
+
+
+cdef void execute(call_t *k, npy_intp n) noexcept nogil:
+    """Run ``k`` over n elements: streaming stores and threads when large.
+
+    Operations that do float arithmetic ("real") may raise IEEE flags in
+    discarded lanes; fastrelu's policy is that no call changes the caller's
+    floating-point state (so no NumPy warnings on any path): their flags are
+    saved and restored around the call.
+    """
+    cdef fexcept_t flags
+    if k.op.real:
+        fegetexceptflag(&flags, FE_ALL_EXCEPT)
+        _execute_plain(k, n)
+        fesetexceptflag(&flags, FE_ALL_EXCEPT)
+    else:
+        _execute_plain(k, n)
+
+
+cdef void execute_gil(call_t *k, npy_intp n) noexcept:
+    """`execute` from a caller holding the GIL: released above NOGIL_MIN_BYTES."""
+    if n * k.itemsize >= NOGIL_MIN_BYTES:
+        with nogil:
+            execute(k, n)
+    elif k.op.real:
+        execute(k, n)
+    else:
+        _run_chunk(k, 0, n)
+
+
+# --- build information ----------------------------------------------------------------
+
+def build_info():
+    """What this build is and what it runs: a dict (see ``fastrelu.show_config``)."""
+    return {
+        "isa": TABLE.isa.decode(),
+        "isa_cflags": TABLE.cflags.decode(),
+        "isa_levels_supported": supported_isa_levels(),
+        "compiler": fr_compiler_version.decode(),
+        "threads": "fastrelu pool (default count from OpenMP settings)",
+        "num_threads": get_num_threads(),
+        "parallel_min_bytes": PARALLEL_MIN_BYTES,
+        "stream_min_bytes": STREAM_MIN_BYTES,
+    }

@@ -1,0 +1,202 @@
+"""The general path behind the compiled fast path of the public functions.
+
+The fast path (``_fastpath.pxi``) takes exact, aligned, native ndarrays that
+are contiguous or 1-D. Every other call lands here, with the operation's
+number: array-likes are converted, every argument is validated against the
+registry row *before* any memory is written, and the work is done by the
+operation's ufunc (``_ufuncs``, the same engine), which handles strides,
+broadcasting, byte order and overlap between ``out`` and the inputs the way
+NumPy does. The parameter casts used by both paths are here too.
+"""
+import math
+import operator
+
+import numpy as np
+
+from fastrelu._engine import DTYPES, SUPPORTED_DTYPES
+from fastrelu._registry import OPS
+from fastrelu._ufuncs import UFUNCS
+
+_SUPPORTED = {key: frozenset(dtypes) for key, dtypes in DTYPES.items()}
+ALL = _SUPPORTED["all"]
+
+
+def _names(dtypes):
+    return ", ".join(dict.fromkeys(dt.name for dt in SUPPORTED_DTYPES if dt in dtypes))
+
+
+def _native(dtype, supported=ALL):
+    """``dtype`` in native byte order, if it is in ``supported``; else None."""
+    try:
+        native = dtype.newbyteorder("=")
+    except (TypeError, ValueError):  # dtypes without a byte order of their own
+        return None
+    return native if native in supported else None
+
+
+def _same_type(dtype, expected):
+    """``dtype`` is ``expected`` up to byte order. (Test ``is None``: NumPy reads
+    ``None != some_dtype`` as a comparison with float64.)"""
+    return _native(dtype, (expected,)) is not None
+
+
+def _unsupported(func, name, dtype, supported):
+    return TypeError(f"{func}() does not support {name} of dtype {dtype}; "
+                     f"supported dtypes: {_names(supported)}")
+
+
+def _as_array(x, func, name, supported):
+    """``x`` as an ndarray of a supported dtype, zero-copy where possible."""
+    if not isinstance(x, np.ndarray):
+        if hasattr(x, "__dlpack__") and not hasattr(x, "__array__"):
+            x = np.from_dlpack(x)
+        else:
+            x = np.asarray(x)
+    if _native(x.dtype, supported) is None:
+        raise _unsupported(func, name, x.dtype, supported)
+    return x
+
+
+def _defers(x):
+    """True for array containers (dask, pandas, xarray, ...) that implement the
+    ufunc protocol themselves: the ufunc keeps their type, index and laziness."""
+    return (not isinstance(x, np.ndarray)
+            and getattr(type(x), "__array_ufunc__", None) is not None)
+
+
+def _check_dtype_attr(x, func, name, supported):
+    """For deferring containers: reject an unsupported ``dtype`` attribute early."""
+    dtype = getattr(x, "dtype", None)
+    if isinstance(dtype, np.dtype) and _native(dtype, supported) is None:
+        raise _unsupported(func, name, dtype, supported)
+
+
+def _check_out(out, shape, dtype, func):
+    """Raise unless ``out`` can hold a result of this shape and dtype."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{func}(): out must be a numpy.ndarray, "
+                        f"not {type(out).__name__}")
+    if not _same_type(out.dtype, dtype):
+        raise TypeError(f"{func}(): out has dtype {out.dtype}, expected {dtype}")
+    if out.shape != shape:
+        raise ValueError(f"{func}(): out has shape {out.shape}, expected {shape}")
+    if not out.flags.writeable:
+        raise ValueError(f"{func}(): out is read-only")
+
+
+def _elementwise(spec, op, arrays, out, params):
+    """The ufunc of ``spec`` on ``arrays`` after NumPy-style validation.
+
+    ``arrays`` are (name, value) pairs of the array operands; they must share
+    one dtype and one shape (no broadcasting). ``params`` are the scalar
+    parameters (or None).
+    """
+    func, ufunc, supported = spec.name, UFUNCS[spec.name], _SUPPORTED[spec.dtypes]
+    if out is None and any(_defers(a) for _, a in arrays):
+        for name, a in arrays:
+            _check_dtype_attr(a, func, name, supported)
+        dtype = getattr(arrays[-1][1], "dtype", None)
+        extra = _param_operands(spec, op, params, dtype if isinstance(dtype, np.dtype)
+                                else np.dtype(np.float64))
+        return ufunc(*(a for _, a in arrays), *extra)
+    converted = [(name, _as_array(a, func, name, supported)) for name, a in arrays]
+    (first_name, first), *rest = converted
+    dtype = _native(first.dtype, supported)
+    for name, a in rest:   # fastrelu's binary ops: grad_output first, x second
+        if not _same_type(a.dtype, dtype):
+            raise TypeError(f"{func}(): {first_name} has dtype {first.dtype} but {name} has "
+                            f"dtype {a.dtype}; they must be the same")
+        if a.shape != first.shape:
+            raise ValueError(f"{func}(): {first_name} has shape {first.shape} but {name} "
+                             f"has shape {a.shape}; they must be the same")
+    extra = _param_operands(spec, op, params, dtype)
+    like = converted[-1][1]
+    if out is None:
+        out = np.empty_like(like, dtype=dtype, subok=False)
+    else:
+        _check_out(out, like.shape, dtype, func)
+    ufunc(*(a for _, a in converted), *extra, out=out)
+    return out
+
+
+def _real(value, func, name):
+    """``value`` if it is a real number (Python or NumPy scalar, or 0-d array)."""
+    if isinstance(value, (bool, np.bool_)) or not (
+            isinstance(value, (int, float, np.integer, np.floating))
+            or (isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf")):
+        raise TypeError(f"{func}(): {name} must be a real number, not {type(value).__name__}")
+    return value
+
+
+def slope_value(value, op, index):
+    """A "slope" parameter as a float (the loops use it as float32 for
+    float16/float32 data, float64 for float64 data)."""
+    spec = OPS[op]
+    return float(_real(value, spec.name, spec.params[index].name))
+
+
+def cast_param(value, dtype, op, index):
+    """A "bound" or "value" parameter cast to ``dtype``, as a 0-d array of the
+    native dtype: rounded to a float dtype (overflow gives inf), truncated
+    toward zero for an integer dtype, where a value out of range or not finite
+    is a ValueError."""
+    spec = OPS[op]
+    func, name = spec.name, spec.params[index].name
+    _real(value, func, name)
+    dtype = dtype.newbyteorder("=")
+    if dtype.kind == "f":
+        return _float_cast(value, dtype)
+    if isinstance(value, (float, np.floating)) or (
+            isinstance(value, np.ndarray) and value.dtype.kind == "f"):
+        if not math.isfinite(value):
+            raise ValueError(f"{func}(): {name}={value!r} cannot be cast to {dtype}")
+        value = math.trunc(value)
+    value = operator.index(value) if not isinstance(value, np.ndarray) else int(value)
+    info = np.iinfo(dtype)
+    if not info.min <= value <= info.max:
+        raise ValueError(f"{func}(): {name}={value} is out of range for {dtype} "
+                         f"[{info.min}, {info.max}]")
+    return np.array(value, dtype=dtype)
+
+
+def _float_cast(value, dtype):
+    """``value`` rounded to float ``dtype`` (huge values to inf, as a cast does)."""
+    with np.errstate(over="ignore"):
+        try:
+            as_double = np.float64(value)
+        except OverflowError:            # a Python int beyond float64
+            as_double = np.float64(math.copysign(math.inf, value))
+        return np.array(as_double).astype(dtype)
+
+
+def _param_operands(spec, op, params, dtype):
+    """The parameters as operands of the ufunc (validated and cast)."""
+    operands = []
+    for index, (param, value) in enumerate(zip(spec.params, params or ())):
+        if param.kind == "slope":
+            operands.append(slope_value(value, op, index))
+        else:
+            operands.append(cast_param(value, dtype, op, index))
+    return operands
+
+
+def run(op, arrays, out, params):
+    """Operation ``op`` (its number) on the array operands ``arrays``."""
+    spec = OPS[op]
+    return _elementwise(spec, op, list(zip(spec.inputs, arrays)), out, params)
+
+
+def run_inplace(op, x, params):
+    """Operation ``op`` written into ``x``; returns ``x``."""
+    spec = OPS[op]
+    func = spec.name + "_"
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{func}() works in place on a numpy.ndarray, not "
+                        f"{type(x).__name__}; use {spec.name}() for other array-likes")
+    supported = _SUPPORTED[spec.dtypes]
+    _as_array(x, func, "x", supported)
+    extra = _param_operands(spec, op, params, x.dtype)
+    if not x.flags.writeable:
+        raise ValueError(f"{func}(): x is read-only")
+    UFUNCS[spec.name](x, *extra, out=x)
+    return x

@@ -1,0 +1,55 @@
+# The C-level contract between the loop modules and the engine.
+#
+# ``_loops.pxi`` holds the elementwise bodies; the generated
+# ``_loops_table.pxi`` wraps each body in its loops, one per (operation, element
+# type), and fills a ``loop_table_t``. The .pxi is compiled once per
+# instruction-set level (``_loops_baseline``, ``_loops_avx2``, ``_loops_avx512``);
+# ``_engine`` loads one table at import and owns the dtype table built from it.
+
+from numpy cimport npy_intp
+
+from fastrelu._ops cimport N_OPS
+
+
+# Per-call constants. ``bits`` holds up to eight values in the width of the
+# element type (read as ``(<const T *>c.bits)[k]``): the dtype's own constants,
+# then the call's bound/value parameters. The slope of the "real" operations is
+# kept both as float (float16/float32 loops) and double (float64 loops).
+cdef enum:
+    K_NEG = 0      # floats: bits(-inf); integers: 0 (every bits <= NEG is <= 0)
+    K_POS = 1      # floats: bits(+inf); integers: the maximum (NaNs lie above)
+    K_ONE = 2      # 1 in the dtype
+    K_SIX = 3      # 6 in the dtype
+    K_FLIP = 4     # floats: all bits but the sign; integers: 0 (see ``order_key``)
+    K_P0 = 5       # the call's first bound/value parameter, in the dtype
+    K_P1 = 6       # the second
+    N_CONSTS = 8
+
+cdef extern from "_loops.h":
+    ctypedef struct fr_consts_t:
+        npy_intp bits_storage[8]      # N_CONSTS values of up to 8 bytes, packed
+        float slope_f
+        double slope_d
+    # One loop: ufunc-style ``args`` (the inputs, then the output) and byte
+    # ``steps``; n elements.
+    ctypedef void (*fr_kernel_fn)(char **args, const npy_intp *steps, npy_intp n,
+                                  const fr_consts_t *c) noexcept nogil
+    # The same, with the output written by non-temporal stores (contiguous,
+    # aligned output apart from the inputs; _stream.h).
+    ctypedef void (*fr_stream_run_fn)(fr_kernel_fn fn, int nin, char **args,
+                                      const npy_intp *steps, npy_intp n,
+                                      const fr_consts_t *c) noexcept nogil
+
+ctypedef fr_consts_t consts_t
+ctypedef fr_kernel_fn kernel_fn
+
+# The element types of the table's columns.
+cdef enum:
+    S_INT8, S_INT16, S_INT32, S_INT64, S_UINT8, S_UINT16, S_UINT32, S_UINT64,
+    S_FLOAT16, S_FLOAT32, S_FLOAT64, N_SLOTS
+
+ctypedef struct loop_table_t:
+    const char *isa              # "baseline", "avx2", "avx512"
+    const char *cflags           # the instruction-set flags the module was built with
+    kernel_fn fn[N_OPS][N_SLOTS] # NULL: the operation does not take that element type
+    fr_stream_run_fn stream_run

@@ -1,0 +1,141 @@
+"""The operation registry: every elementwise operation of fastrelu as a row of data.
+
+This module is plain Python with no imports from fastrelu, so that ``setup.py``
+can read it at build time. Everything else iterates it:
+
+* the build renders the Tempita templates (``*.tp``) from it: the operation
+  numbers (``_ops.pxd``), the kernel table of every instruction-set module
+  (``_loops_table.pxi``), the public functions (``_functions.pyx``) and their
+  stubs, and the Cython C API (``kernels.pxd``, ``kernels.pyx``);
+* ``fastrelu._ufuncs`` makes one NumPy ufunc per row;
+* ``fastrelu._general`` validates arguments from the row (input names,
+  dtypes, parameters);
+* the test suites parametrize over `OPS`, so a new row gets every suite.
+
+Adding an operation (see ``docs/architecture.rst``): a row here, an
+elementwise body ``<name>_body`` in ``_loops.pxi``, its docstring in
+``_docs.py`` and its twin in ``_reference.py``.
+"""
+from dataclasses import dataclass
+
+#: Parameter kinds, i.e. how a scalar parameter reaches the kernel:
+#: ``"slope"``: a real number, as float32 for float16/float32 input and as
+#: float64 for float64 input (the ufunc takes it as an operand of that type);
+#: ``"bound"``: a value cast to the input's dtype that the kernel compares
+#: against (NaN compares False; out of range for an integer dtype is a ValueError);
+#: ``"value"``: a value cast to the input's dtype that the kernel writes.
+PARAM_KINDS = ("slope", "bound", "value")
+
+#: The dtype sets an operation can accept: ``"all"`` is every float and
+#: integer dtype (the kernels work on the bits), ``"float"`` float16/32/64.
+DTYPE_SETS = {
+    "all": ("float16", "float32", "float64", "int8", "int16", "int32", "int64",
+            "uint8", "uint16", "uint32", "uint64"),
+    "float": ("float16", "float32", "float64"),
+}
+
+#: The operand names of each arity: unary ``out = f(x)``, binary (backward)
+#: ``out = f(grad_output, x)``.
+INPUTS = {1: ("x",), 2: ("grad_output", "x")}
+
+
+@dataclass(frozen=True)
+class Param:
+    """A scalar parameter of an operation."""
+    name: str
+    kind: str                  # one of PARAM_KINDS
+    default: object = None     # None: required
+
+    def __post_init__(self):
+        if self.kind not in PARAM_KINDS:
+            raise ValueError(f"parameter kind {self.kind!r} is not one of {PARAM_KINDS}")
+
+
+@dataclass(frozen=True)
+class Op:
+    """One elementwise operation.
+
+    Attributes
+    ----------
+    name : str
+        The public function (and ufunc) name.
+    arity : int
+        1: ``out = f(x)``; 2: ``out = f(grad_output, x)`` (a backward).
+    dtypes : str
+        A key of `DTYPE_SETS`.
+    family : str
+        How the kernel body is written: ``"bits"`` on the integer bits of
+        every dtype (``_loops.pxi``: no floating-point instruction), or
+        ``"real"`` in float arithmetic (float dtypes only).
+    params : tuple of Param
+        Scalar parameters, after the array operands.
+    inplace : bool
+        It has an in-place twin ``<name>_`` (unary only).
+    backward : str or None
+        The name of the operation that is its backward.
+    streams : bool
+        Its out-of-place form uses non-temporal stores on outputs larger than
+        the last-level cache (when the output is apart from the inputs).
+    """
+    name: str
+    arity: int
+    dtypes: str = "all"
+    family: str = "bits"
+    params: tuple = ()
+    inplace: bool = False
+    backward: str = None
+    streams: bool = True
+
+    def __post_init__(self):
+        if self.arity not in INPUTS:
+            raise ValueError(f"{self.name}: arity must be 1 or 2")
+        if self.dtypes not in DTYPE_SETS or self.family not in ("bits", "real"):
+            raise ValueError(f"{self.name}: bad dtypes or family")
+        if self.inplace and self.arity != 1:
+            raise ValueError(f"{self.name}: only unary operations have an in-place twin")
+        if sum(p.kind != "slope" for p in self.params) > MAX_BITS_PARAMS:
+            raise ValueError(f"{self.name}: at most {MAX_BITS_PARAMS} bound/value parameters")
+
+    @property
+    def inputs(self):
+        """The names of the array operands."""
+        return INPUTS[self.arity]
+
+    @property
+    def inplace_name(self):
+        return self.name + "_" if self.inplace else None
+
+    @property
+    def dtype_names(self):
+        return DTYPE_SETS[self.dtypes]
+
+    @property
+    def enum(self):
+        """The operation's number in C (``_ops.pxd``)."""
+        return "OP_" + self.name.upper()
+
+
+MAX_BITS_PARAMS = 2     # consts_t holds two per-call bound/value slots (_loops.pxd)
+
+_SLOPE = Param("negative_slope", "slope", 0.01)
+
+#: Every operation, in the order of their numbers.
+OPS = (
+    Op("relu", 1, inplace=True, backward="relu_backward"),
+    Op("relu_grad", 1),
+    Op("relu_backward", 2),
+    Op("relu6", 1, inplace=True, backward="relu6_backward"),
+    Op("relu6_backward", 2),
+    Op("leaky_relu", 1, dtypes="float", family="real", params=(_SLOPE,), inplace=True,
+       backward="leaky_relu_backward"),
+    Op("leaky_relu_backward", 2, dtypes="float", family="real", params=(_SLOPE,)),
+    Op("threshold", 1, params=(Param("threshold", "bound"), Param("value", "value")),
+       inplace=True, backward="threshold_backward"),
+    Op("threshold_backward", 2, params=(Param("threshold", "bound"),)),
+)
+
+BY_NAME = {op.name: op for op in OPS}
+
+#: Every public function the registry generates, in order: each operation and
+#: its in-place twin.
+FUNCTION_NAMES = tuple(name for op in OPS for name in (op.name, op.inplace_name) if name)
