@@ -24,14 +24,23 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 import fastrelu
-from fastrelu import _engine
+from fastrelu import _engine, _registry
 
 QUICK_SIZES = (10, 1_000, 100_000, 1_000_000, 10_000_000, 100_000_000)
 FULL_SIZES = (10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000)
 QUICK_DTYPES = ("float32",)
 FULL_DTYPES = ("float32", "float64", "float16", "int8", "int16", "int32", "int64")
-OPS = ("relu", "relu out=", "relu_", "relu_backward", "relu x[::2]")
+BASE_OPS = ("relu", "relu out=", "relu_", "relu_backward", "relu x[::2]")
+#: Every other operation of the registry, out of place into an existing
+#: ``out`` (no allocation, no page faults): the cases that show the loops and
+#: the streaming stores of each operation. Timed at sizes of at least
+#: REGISTRY_MIN_SIZE.
+REGISTRY_OPS = tuple(f"{op.name} out=" for op in _registry.OPS if op.name != "relu")
+REGISTRY_MIN_SIZE = 1_000_000
+OPS = BASE_OPS + REGISTRY_OPS
 PURE_PYTHON_MAX = 100_000
+#: Parameter values of the registry cases, by parameter name.
+PARAMS = {"negative_slope": 0.01, "threshold": 0.5, "value": -1.0}
 
 
 # --- data -------------------------------------------------------------------------
@@ -130,7 +139,82 @@ def implementations(threads):
             _nb(x[:1], np.empty_like(x[:1]))   # compile outside the timing
             return lambda: _nb(x, np.empty_like(x))
         impls["relu"]["numba"] = numba_relu
+    _registry_implementations(impls, torch)
     return impls
+
+
+# NumPy's natural spelling of each operation (the fastest plain-NumPy form we
+# know, into ``out`` where NumPy allows it); an operation without one is
+# compared with its plain-NumPy twin in fastrelu._reference.
+_NUMPY = {
+    "relu_grad": lambda x, g, o, p: np.greater(x, 0, out=o),
+    "relu_backward": lambda x, g, o, p: np.multiply(g, x > 0, out=o),
+    "relu6": lambda x, g, o, p: np.clip(x, 0, 6, out=o),
+    "relu6_backward": lambda x, g, o, p: np.multiply(g, (x > 0) & (x < 6), out=o),
+    "leaky_relu": lambda x, g, o, p: np.where(x > 0, x, x * p[0]),
+    "leaky_relu_backward": lambda x, g, o, p: np.where(x > 0, g, g * p[0]),
+    "threshold": lambda x, g, o, p: np.where(x > p[0], x, p[1]),
+    "threshold_backward": lambda x, g, o, p: np.multiply(g, x > p[0], out=o),
+}
+
+
+def _torch_op(torch, name):
+    """PyTorch's form of a registry operation, with ``out=``, or None."""
+    aten = torch.ops.aten
+    return {
+        "relu_backward": lambda x, g, o, p: aten.threshold_backward.grad_input(
+            g, x, 0, grad_input=o),
+        "relu6": lambda x, g, o, p: torch.clamp(x, 0, 6, out=o),
+        "leaky_relu": lambda x, g, o, p: aten.leaky_relu.out(x, p[0], out=o),
+        "threshold": lambda x, g, o, p: aten.threshold.out(x, p[0], p[1], out=o),
+        "threshold_backward": lambda x, g, o, p: aten.threshold_backward.grad_input(
+            g, x, p[0], grad_input=o),
+    }.get(name)
+
+
+def _params(op, dtype):
+    """The case's parameter values (cast to an integer dtype where needed)."""
+    values = [PARAMS[p.name] for p in op.params]
+    if dtype.kind in "iu":
+        values = [int(v) for v in values]
+    return values
+
+
+def _registry_implementations(impls, torch):
+    for case in REGISTRY_OPS:
+        op = _registry.BY_NAME[case.split()[0]]
+        fast, numpy_form = getattr(fastrelu, op.name), _NUMPY.get(op.name)
+
+        def make_fast(x, g, op=op, fast=fast):
+            if x.dtype.name not in op.dtype_names or x.size < REGISTRY_MIN_SIZE:
+                return None
+            p = _params(op, x.dtype)
+            args = (x,) if op.arity == 1 else (g, x)
+            return _with_out(x, lambda o: fast(*args, *p, out=o))
+
+        def make_numpy(x, g, op=op, numpy_form=numpy_form):
+            if x.dtype.name not in op.dtype_names or x.size < REGISTRY_MIN_SIZE:
+                return None
+            p = _params(op, x.dtype)
+            if numpy_form is not None:
+                return _with_out(x, lambda o: numpy_form(x, g, o, p))
+            from fastrelu import _reference
+            reference = getattr(_reference, op.name)
+            args = (x,) if op.arity == 1 else (g, x)
+            return lambda: reference(*args, *p)
+
+        impls[case] = {"fastrelu": make_fast, "numpy": make_numpy}
+        torch_form = _torch_op(torch, op.name) if torch is not None else None
+        if torch_form is not None:
+            def make_torch(x, g, op=op, torch_form=torch_form):
+                if (x.dtype.name not in op.dtype_names or x.size < REGISTRY_MIN_SIZE
+                        or x.dtype.kind == "u" or (op.arity == 2 and x.dtype.kind != "f")):
+                    return None
+                p = _params(op, x.dtype)
+                tx = torch.from_numpy(x)
+                tg = torch.from_numpy(g) if g is not None else None
+                return _with_out(x, lambda o: torch_form(tx, tg, torch.from_numpy(o), p))
+            impls[case]["torch"] = make_torch
 
 
 def _single_threaded(fn):
@@ -158,6 +242,8 @@ def bytes_moved(op, x):
     n/2 elements read and written, although the reads touch every cache line.)"""
     if op == "relu x[::2]":
         return x.nbytes
+    if op in REGISTRY_OPS:
+        return x.nbytes * (_registry.BY_NAME[op.split()[0]].arity + 1)
     return x.nbytes * (3 if op == "relu_backward" else 2)
 
 
@@ -230,13 +316,16 @@ def run(sizes=QUICK_SIZES, dtypes=QUICK_DTYPES, ops=OPS, min_batch=0.02, batches
     """Time every (op, dtype, size, implementation); a list of result dicts."""
     threads = threads or fastrelu.get_num_threads()
     impls = implementations(threads)
-    cases = [(op, dt, n) for dt in dtypes for n in sizes for op in ops]
+    cases = [(op, dt, n) for dt in dtypes for n in sizes for op in ops
+             if op not in REGISTRY_OPS or n >= REGISTRY_MIN_SIZE]
     results = []
     for i, (op, dt, n) in enumerate(cases, 1):
         if progress:
             _progress(i, len(cases), f"{op} {dt} n={n:.0e}")
         x = random_signed(2 * n if op == "relu x[::2]" else n, dt, seed=1)
-        g = random_signed(n, dt, seed=2) if op == "relu_backward" else None
+        backward = op == "relu_backward" or (
+            op in REGISTRY_OPS and _registry.BY_NAME[op.split()[0]].arity == 2)
+        g = random_signed(n, dt, seed=2) if backward else None
         # in-place batches at the largest sizes would hold too many copies
         batch = min_batch if n < 10_000_000 else 0
         row = {"op": op, "dtype": dt, "n": n, "bytes": bytes_moved(op, x), "times": {}}
@@ -280,14 +369,14 @@ def format_table(results, info):
         "  median time per call; GB/s = bytes read + written / time; "
         "speed-up = NumPy time / time",
         "",
-        f"{'op':<14}{'dtype':<9}{'n':>8}  {'implementation':<18}{'time':>11}"
+        f"{'op':<26}{'dtype':<9}{'n':>8}  {'implementation':<18}{'time':>11}"
         f"{'GB/s':>9}{'vs numpy':>10}",
     ]
     for row in results:
         base = row["times"].get("numpy")
         for name, t in row["times"].items():
             speed = f"{base / t:9.2f}x" if base else ""
-            lines.append(f"{row['op']:<14}{row['dtype']:<9}{row['n']:>8.0e}  {name:<18}"
+            lines.append(f"{row['op']:<26}{row['dtype']:<9}{row['n']:>8.0e}  {name:<18}"
                          f"{_fmt_time(t):>11}{row['bytes'] / t / 1e9:9.2f}{speed:>10}")
         lines.append("")
     losses = [(r, n) for r in results for n, t in r["times"].items()

@@ -12,6 +12,9 @@ ctypedef struct row_t:
     consts_t consts          # the dtype's constants; parameters are set per call
     npy_intp itemsize
     int typenum
+    char kind                # 'f', 'i', 'u'
+    long long int_min        # integers: the range (parameter casts)
+    long long int_max        # (uint64: capped at the int64 maximum)
 
 # What the executor needs to know of an operation (from the registry).
 ctypedef struct op_info_t:

@@ -94,6 +94,10 @@ cdef void _fill_rows(const loop_table_t *t) except *:
             row.fn[op] = t.fn[op][slot] if dt in DTYPES[spec.dtypes] else NULL
         row.itemsize = dt.itemsize
         row.typenum = dt.num
+        row.kind = ord(dt.kind)
+        if dt.kind != "f":
+            row.int_min = int(np.iinfo(dt).min)
+            row.int_max = min(int(np.iinfo(dt).max), 2**63 - 1)
         consts = _dtype_consts(dt)
         memcpy(row.consts.bits_storage, <const char *>consts, len(consts))
 

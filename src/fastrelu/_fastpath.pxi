@@ -12,7 +12,8 @@ cimport numpy as cnp
 from numpy cimport (ndarray, npy_intp, PyArray_DATA, PyArray_DIMS,
                     PyArray_FLAGS, PyArray_ISNOTSWAPPED, PyArray_NDIM, PyArray_SIZE,
                     PyArray_STRIDES, PyArray_TYPE)
-from libc.string cimport memcmp
+from libc.string cimport memcmp, memcpy
+from libc.stdint cimport int8_t, int16_t, int32_t, int64_t
 
 from fastrelu._engine cimport (row_t, op_info_t, call_t, row_for, op_info, set_param,
                                execute_gil, PARAM_SLOPE)
@@ -98,20 +99,62 @@ cdef inline bint _fast_out(object out, ndarray x, object g, npy_intp itemsize) n
     return g is None or _apart_or_same(<ndarray>g, o, nbytes)
 
 
+cdef bint _cast_exact(object value, const row_t *d, char *buf) except -1:
+    """Cast a Python int or float parameter to the row's dtype into ``buf``
+    when that is exact C work (True); False: let ``_general.cast_param``
+    validate and cast it (other types, float16, out-of-range values)."""
+    cdef type t = type(value)
+    cdef double v
+    cdef float f
+    cdef long long i
+    if d.kind == b"f":
+        if (t is not float and t is not int) or d.itemsize == 2:
+            return False
+        if t is int and not -9007199254740992 <= value <= 9007199254740992:
+            return False                          # beyond 2**53: NumPy rounds it
+        v = value
+        if d.itemsize == 8:
+            memcpy(buf, &v, 8)
+            return True
+        if not (-3.4028234663852886e38 <= v <= 3.4028234663852886e38):
+            return False                          # overflow (or NaN): NumPy's cast
+        f = <float>v
+        memcpy(buf, &f, 4)
+        return True
+    if t is not int or not -9223372036854775807 <= value <= 9223372036854775807:
+        return False
+    i = value
+    if not (d.int_min <= i <= d.int_max):
+        return False                              # _general raises the ValueError
+    if d.itemsize == 1:
+        (<int8_t *>buf)[0] = <int8_t>i
+    elif d.itemsize == 2:
+        (<int16_t *>buf)[0] = <int16_t>i
+    elif d.itemsize == 4:
+        (<int32_t *>buf)[0] = <int32_t>i
+    else:
+        (<int64_t *>buf)[0] = <int64_t>i
+    return True
+
+
 cdef int _set_params(consts_t *c, const row_t *d, int op, object x, tuple params) except -1:
     """The call's constants: the dtype's, then its parameters, validated (an
     error here is raised before any memory is written)."""
     cdef const op_info_t *info = op_info(op)
     cdef double slope
+    cdef int64_t buf[1]      # one parameter of up to 8 bytes, aligned
     cdef ndarray value
     cdef int i
     c[0] = d.consts
     for i in range(info.nparams):
+        p = params[i]
         if info.param_kind[i] == PARAM_SLOPE:
-            slope = _general.slope_value(params[i], op, i)
+            slope = p if type(p) is float else _general.slope_value(p, op, i)
             set_param(c, d, PARAM_SLOPE, i, <const char *>&slope)
+        elif _cast_exact(p, d, <char *>buf):
+            set_param(c, d, info.param_kind[i], i, <const char *>buf)
         else:
-            value = _general.cast_param(params[i], (<ndarray>x).dtype, op, i)
+            value = _general.cast_param(p, (<ndarray>x).dtype, op, i)
             set_param(c, d, info.param_kind[i], i, <const char *>PyArray_DATA(value))
     return 0
 

@@ -36,7 +36,9 @@
 
 /* 4 KiB of output per tile: large enough that the per-tile call is noise,
    small enough that tile and inputs stay in L1. */
+#ifndef FR_TILE_BYTES
 #define FR_TILE_BYTES 4096
+#endif
 #define FR_MAX_ARGS 8
 
 #ifdef FR_VBYTES
@@ -65,8 +67,18 @@ static void fr_stream_run(fr_kernel_fn fn, int nin, char **args, const npy_intp 
         for (j = 0; j < nin; j++)
             a[j] = args[j] + i * steps[j];
         fn(a, s, per, c);
-        for (npy_intp b = 0; b < FR_TILE_BYTES; b += FR_VBYTES)
+        /* While the tile is copied out, prefetch the inputs of the next tile:
+           with non-temporal stores in flight the hardware prefetchers fall
+           behind on two input streams (measured on the AMD EPYC development
+           VM, 1e8 float32 relu_backward on one core: 46 ms without, 27-32 ms
+           with, 37-41 ms with plain stores). */
+        for (npy_intp b = 0; b < FR_TILE_BYTES; b += FR_VBYTES) {
+            if (b % 64 == 0)
+                for (j = 0; j < nin; j++)
+                    if (steps[j] == size)
+                        _mm_prefetch(args[j] + (i + per) * size + b, _MM_HINT_T0);
             FR_STREAM(out + i * size + b, tile + b);
+        }
     }
     _mm_sfence();   /* streamed stores are weakly ordered: publish them */
     if (i < n) {
