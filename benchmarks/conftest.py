@@ -5,8 +5,7 @@ Run:  pytest benchmarks --benchmark-only            (the default grid)
 Compare runs: --benchmark-autosave, then --benchmark-compare.
 CI runs the suite with --benchmark-disable: every case once, as a smoke test.
 
-Benchmark NumPy with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (for that
-command only): this workplace sets them and they slow a current NumPy.
+How to benchmark against NumPy fairly: benchmarks/README.md.
 """
 import os
 

@@ -14,8 +14,15 @@ def get_num_threads():
 
     The value set with `set_num_threads`, or else OpenMP's current maximum,
     which follows ``OMP_NUM_THREADS`` and ``threadpoolctl.threadpool_limits``.
-    Calls below 256 KiB always run on the calling thread, and a call made
-    while another one holds the thread team runs on its own thread.
+    It applies to every operation and path (functions, ufuncs, Cython API).
+    Calls below 256 KiB of output always run on the calling thread, a larger
+    call uses at most one thread per 128 KiB, and a call made while another
+    one holds the thread team runs on its own thread.
+
+    Returns
+    -------
+    int
+        The number of threads, at least 1.
 
     Examples
     --------
@@ -40,7 +47,17 @@ def set_num_threads(n):
     int or None
         The previous setting (None if it followed OpenMP).
 
-    Results are bit-identical for every thread count.
+    Raises
+    ------
+    TypeError
+        ``n`` is not an int or None (a bool is refused).
+    ValueError
+        ``n`` is less than 1.
+
+    Notes
+    -----
+    The setting is process-wide. Results are bit-identical for every thread
+    count.
 
     Examples
     --------
@@ -64,6 +81,11 @@ def set_num_threads(n):
 def num_threads(n):
     """Context manager: use ``n`` threads (or None: OpenMP's) inside the block.
 
+    Parameters
+    ----------
+    n : int or None
+        As for `set_num_threads`; the previous setting is restored on exit.
+
     Examples
     --------
     >>> import numpy as np, fastrelu
@@ -80,7 +102,14 @@ def num_threads(n):
 
 def show_config(file=None):
     """Print the build and runtime configuration: versions, compiler, the
-    instruction-set level in use, and the thread settings.
+    instruction-set level in use (and the ``FASTRELU_CPU`` override), the
+    thread count, and the output sizes above which calls use threads and
+    streaming stores.
+
+    Parameters
+    ----------
+    file : file-like, optional
+        Where to print (default ``sys.stdout``).
 
     Examples
     --------

@@ -2,10 +2,15 @@
 
 `attach` gives them to the functions of ``fastrelu._functions``; the ufuncs of
 ``fastrelu._ufuncs`` take the same text (`ufunc_doc`), and the Sphinx API
-page renders the functions. Each is numpydoc, with an "Equivalent NumPy" line
-and examples that ``tests/test_docs.py`` runs.
+page renders the functions. Each is numpydoc (Parameters, Returns, Raises,
+Notes with an "Equivalent NumPy" line, Examples); ``tests/test_docs.py`` runs
+the examples.
+
+A new operation of the registry (``_registry.OPS``) needs an entry here for
+itself and for its in-place twin: ``attach`` refuses to build without them.
 """
 import inspect
+import textwrap
 
 DOCS = {}
 
@@ -34,9 +39,14 @@ DOCS["relu"] = """Rectified linear unit, elementwise: ``x`` where ``x > 0``, els
 
     Notes
     -----
-    Equivalent NumPy: ``np.where(x > 0, x, 0)``, except that NaN is kept (with
-    its payload) and the result is never ``-0.0``. Exactly:
-    ``0 if x <= 0 else x`` (so NaN -> NaN, -0.0 -> +0.0, -inf -> 0).
+    Exactly ``0 if x <= 0 else x``, with NaN kept: NaN -> the same NaN (sign
+    and payload), -0.0 -> +0.0, -inf -> 0, subnormals kept. For unsigned
+    integers it is a copy. The kernel compares the bits as integers and runs
+    no floating-point instruction: no IEEE flag is raised and flush-to-zero
+    modes do not apply.
+
+    Equivalent NumPy: ``np.where((x > 0) | np.isnan(x), x, 0)`` (the same bits);
+    ``np.maximum(x, 0)`` gives the same values.
 
     Examples
     --------
@@ -64,6 +74,12 @@ DOCS["relu_"] = """Rectified linear unit, in place: ``x[...] = relu(x)``; return
         ``x`` is not an ndarray, or of an unsupported dtype.
     ValueError
         ``x`` is read-only.
+
+    Notes
+    -----
+    The rules of `relu`. Equivalent NumPy:
+    ``x[...] = np.where((x > 0) | np.isnan(x), x, 0)``, in one pass and with no
+    temporary.
 
     Examples
     --------
@@ -96,7 +112,8 @@ DOCS["relu_grad"] = """Derivative of ReLU, elementwise: 1 where ``x > 0``, else 
 
     Notes
     -----
-    Equivalent NumPy: ``(x > 0).astype(x.dtype)``.
+    For unsigned integers, ``x != 0``. Equivalent NumPy:
+    ``(x > 0).astype(x.dtype)``.
 
     Examples
     --------
@@ -135,7 +152,7 @@ DOCS["relu_backward"] = """Fused ReLU backward in one pass: ``grad_output`` wher
     Notes
     -----
     A selection, not a product: where ``x <= 0`` (or NaN) the result is exactly
-    0 even if the gradient is inf or NaN. Equivalent NumPy:
+    +0 even if the gradient is inf or NaN. Equivalent NumPy:
     ``np.where(x > 0, grad_output, 0)``; unlike ``grad_output * (x > 0)`` it
     makes one pass and no temporary.
 
@@ -169,15 +186,19 @@ DOCS["relu6"] = """ReLU clipped at 6, elementwise: ``min(max(x, 0), 6)``, NaN ke
     Notes
     -----
     Exactly: ``0 if x <= 0 else (6 if x >= 6 else x)``; NaN stays NaN (with its
-    payload), -0.0 -> +0.0, +inf -> 6. Equivalent NumPy (but for NaN and -0.0):
-    ``np.clip(x, 0, 6)``. Used by MobileNet-style networks, whose activations
-    must fit a fixed-point range.
+    payload), -0.0 -> +0.0, +inf -> 6. Used by MobileNet-style networks, whose
+    activations must fit a fixed-point range. Like `relu`, a comparison of
+    bits: no floating-point instruction.
+
+    Equivalent NumPy:
+    ``np.where(x >= 6, 6, np.where((x > 0) | np.isnan(x), x, 0))``;
+    ``np.clip(x, 0, 6)`` gives the same values.
 
     Examples
     --------
     >>> import numpy as np, fastrelu
-    >>> fastrelu.relu6(np.array([-1.0, 3.0, 7.5, np.inf]))
-    array([0., 3., 6., 6.])
+    >>> fastrelu.relu6(np.array([-1.0, 3.0, 7.5, np.inf, np.nan]))
+    array([ 0.,  3.,  6.,  6., nan])
     """
 
 DOCS["relu6_"] = """ReLU6 in place: ``x[...] = relu6(x)``; returns ``x``.
@@ -185,7 +206,7 @@ DOCS["relu6_"] = """ReLU6 in place: ``x[...] = relu6(x)``; returns ``x``.
     Parameters
     ----------
     x : ndarray
-        Writable array of a supported dtype; any view.
+        Writable array of a supported dtype (see `relu`); any view.
 
     Returns
     -------
@@ -198,6 +219,12 @@ DOCS["relu6_"] = """ReLU6 in place: ``x[...] = relu6(x)``; returns ``x``.
         ``x`` is not an ndarray, or of an unsupported dtype.
     ValueError
         ``x`` is read-only.
+
+    Notes
+    -----
+    The rules of `relu6`. Equivalent NumPy:
+    ``x[...] = np.where(x >= 6, 6, np.where((x > 0) | np.isnan(x), x, 0))``,
+    in one pass and with no temporary.
 
     Examples
     --------
@@ -217,18 +244,24 @@ DOCS["relu6_backward"] = """ReLU6 backward in one pass: ``grad_output`` where ``
         The ReLU6 input or its output (the mask ``0 < x < 6`` is the same).
         Same shape and dtype as ``grad_output``.
     out : ndarray, optional
-        Writable array of that shape and dtype for the result.
+        Writable array of that shape and dtype for the result; may be
+        ``grad_output`` or ``x`` itself.
 
     Returns
     -------
     ndarray
-        The gradient with respect to the input (``out`` when given). A
-        selection: 0 exactly where the mask is off, also for inf/NaN gradients.
+        The gradient with respect to the input (``out`` when given).
 
     Raises
     ------
     TypeError, ValueError
         As for `relu_backward`.
+
+    Notes
+    -----
+    A selection: exactly +0 where the mask is off (``x <= 0``, ``x >= 6`` or
+    NaN), also for inf/NaN gradients. Equivalent NumPy:
+    ``np.where((x > 0) & (x < 6), grad_output, 0)``.
 
     Examples
     --------
@@ -236,6 +269,16 @@ DOCS["relu6_backward"] = """ReLU6 backward in one pass: ``grad_output`` where ``
     >>> fastrelu.relu6_backward(np.ones(4), np.array([-1.0, 3.0, 6.0, 9.0]))
     array([0., 1., 0., 0.])
     """
+
+_LEAKY_FLAGS = """Leaky ReLU is one of the two operations (with its backward) that do
+    floating-point arithmetic: float32 for float16 and float32 data, float64
+    for float64. The product is computed for every element and then selected,
+    so it can raise IEEE exception flags (invalid, overflow, underflow,
+    inexact) also in elements it discards. fastrelu's policy: it saves the
+    caller's exception flags before the call and restores them after it, so
+    no call changes the floating-point state and NumPy never warns. Being
+    arithmetic, it is subject to flush-to-zero / denormals-are-zero modes,
+    should another library set them."""
 
 DOCS["leaky_relu"] = """Leaky ReLU, elementwise: ``x`` where ``x > 0``, else ``negative_slope * x``.
 
@@ -249,8 +292,8 @@ DOCS["leaky_relu"] = """Leaky ReLU, elementwise: ``x`` where ``x > 0``, else ``n
         Input of dtype float16, float32 or float64 (float16 is computed in
         float32 and rounded, as PyTorch does). Any shape, layout, byte order.
     negative_slope : float, optional
-        The slope for ``x <= 0`` (default 0.01). Used as float32 for float16 and
-        float32 input, as float64 for float64 input.
+        The slope for ``x <= 0`` (default 0.01); any real number. Used as
+        float32 for float16 and float32 input, as float64 for float64 input.
     out : ndarray, optional
         Writable array of ``x``'s shape and dtype for the result; may be ``x``.
 
@@ -262,23 +305,30 @@ DOCS["leaky_relu"] = """Leaky ReLU, elementwise: ``x`` where ``x > 0``, else ``n
     Raises
     ------
     TypeError
-        A dtype other than float16/32/64, a non-real ``negative_slope``, or a
-        bad ``out``.
+        A dtype other than float16/32/64, a ``negative_slope`` that is not a
+        real number (or is a bool), or a bad ``out``.
     ValueError
         ``out`` of another shape, or read-only.
 
     Notes
     -----
     Exactly as PyTorch: ``x if x > 0 else x * negative_slope`` in IEEE
-    arithmetic, so NaN propagates, -0.0 stays -0.0 and -inf * slope is -inf.
-    Equivalent NumPy: ``np.where(x > 0, x, x * negative_slope)``.
+    arithmetic, so NaN propagates, -0.0 stays -0.0 and -inf * slope is -inf
+    (for a positive slope).
+
+    {flags}
+
+    Equivalent NumPy, with ``w`` float64 for float64 data, else float32:
+    ``np.where(x > 0, x, (x.astype(w) * w(negative_slope)).astype(x.dtype))``
+    (for float32 and float64 simply ``np.where(x > 0, x, x * negative_slope)``),
+    but without NumPy's warnings.
 
     Examples
     --------
     >>> import numpy as np, fastrelu
-    >>> fastrelu.leaky_relu(np.array([-2.0, 0.0, 3.0]), negative_slope=0.1)
-    array([-0.2,  0. ,  3. ])
-    """
+    >>> fastrelu.leaky_relu(np.array([-2.0, -0.0, 3.0, np.nan]), negative_slope=0.1)
+    array([-0.2, -0. ,  3. ,  nan])
+    """.format(flags=_LEAKY_FLAGS)
 
 DOCS["leaky_relu_"] = """Leaky ReLU in place: ``x[...] = leaky_relu(x, negative_slope)``; returns ``x``.
 
@@ -287,7 +337,7 @@ DOCS["leaky_relu_"] = """Leaky ReLU in place: ``x[...] = leaky_relu(x, negative_
     x : ndarray
         Writable float16/float32/float64 array; any view.
     negative_slope : float, optional
-        The slope for ``x <= 0`` (default 0.01).
+        The slope for ``x <= 0`` (default 0.01), as for `leaky_relu`.
 
     Returns
     -------
@@ -297,9 +347,16 @@ DOCS["leaky_relu_"] = """Leaky ReLU in place: ``x[...] = leaky_relu(x, negative_
     Raises
     ------
     TypeError
-        ``x`` is not an ndarray, or not of a float dtype.
+        ``x`` is not an ndarray, or not of a float dtype; a ``negative_slope``
+        that is not a real number.
     ValueError
         ``x`` is read-only.
+
+    Notes
+    -----
+    The rules and the IEEE flags policy of `leaky_relu` (the caller's
+    exception flags are restored after the call). Equivalent NumPy (float32,
+    float64): ``x[...] = np.where(x > 0, x, x * negative_slope)``.
 
     Examples
     --------
@@ -320,9 +377,10 @@ DOCS["leaky_relu_backward"] = """Leaky ReLU backward in one pass: ``grad_output`
         The leaky ReLU input; with ``negative_slope > 0`` also its output (the
         sign is the same). Same shape and float dtype as ``grad_output``.
     negative_slope : float, optional
-        The slope used in the forward pass (default 0.01).
+        The slope used in the forward pass (default 0.01), as for `leaky_relu`.
     out : ndarray, optional
-        Writable array of that shape and dtype for the result.
+        Writable array of that shape and dtype for the result; may be
+        ``grad_output`` or ``x`` itself.
 
     Returns
     -------
@@ -331,8 +389,20 @@ DOCS["leaky_relu_backward"] = """Leaky ReLU backward in one pass: ``grad_output`
 
     Raises
     ------
-    TypeError, ValueError
-        As for `relu_backward`; float dtypes only.
+    TypeError
+        A dtype other than float16/32/64, ``grad_output`` and ``x`` of
+        different dtypes, a ``negative_slope`` that is not a real number, or
+        a bad ``out``.
+    ValueError
+        ``grad_output`` and ``x`` of different shapes, or a bad ``out``.
+
+    Notes
+    -----
+    Float arithmetic as in `leaky_relu`, with its IEEE flags policy: the
+    caller's exception flags are restored after the call. Where ``x <= 0``
+    or ``x`` is NaN the result is ``negative_slope * grad_output``.
+    Equivalent NumPy (float32, float64):
+    ``np.where(x > 0, grad_output, grad_output * negative_slope)``.
 
     Examples
     --------
@@ -341,20 +411,29 @@ DOCS["leaky_relu_backward"] = """Leaky ReLU backward in one pass: ``grad_output`
     array([0.1, 0.1, 1. ])
     """
 
+_THRESHOLD_CAST = """``threshold`` and ``value`` are real numbers (ints and floats, Python or
+    NumPy; a bool or a complex number is a TypeError), cast to ``x``'s dtype
+    before anything is compared: to a float dtype rounded to nearest (so they
+    may become inf); to an integer dtype truncated toward zero as ``astype``
+    does, and a ValueError if the number is not finite or, truncated, out of
+    the dtype's range."""
+
+
 DOCS["threshold"] = """Threshold, elementwise: ``x`` where ``x > threshold``, else ``value``.
 
-    The general member of the ReLU family (PyTorch's ``threshold``):
-    ``relu(x)`` is ``threshold(x, 0, 0)``.
+    The general member of the ReLU family: ``relu(x)`` is
+    ``threshold(x, 0, 0)``. It is PyTorch's ``torch.nn.functional.threshold``
+    but for a NaN ``threshold``, where PyTorch keeps every element.
 
     Parameters
     ----------
     x : array_like
         Input of a supported dtype (see `relu`); any shape, layout and byte order.
-    threshold : real number
-        The bound, cast to ``x``'s dtype (rounded to the float type; for an
-        integer dtype, truncated toward zero as ``astype`` does).
-    value : real number
-        What replaces the elements at or below the bound, cast the same way.
+    threshold : int or float
+        The bound, cast to ``x``'s dtype (see Notes).
+    value : int or float
+        What replaces the elements at or below the bound (and all non-NaN
+        elements if the bound is NaN), cast to ``x``'s dtype the same way.
     out : ndarray, optional
         Writable array of ``x``'s shape and dtype for the result; may be ``x``.
 
@@ -369,33 +448,43 @@ DOCS["threshold"] = """Threshold, elementwise: ``x`` where ``x > threshold``, el
         Unsupported dtype, a ``threshold`` or ``value`` that is not a real
         number, or a bad ``out``.
     ValueError
-        ``threshold`` or ``value`` out of range (or not finite) for an integer
-        dtype; ``out`` of another shape, or read-only.
+        For an integer dtype, ``threshold`` or ``value`` out of its range or
+        not finite; ``out`` of another shape, or read-only.
 
     Notes
     -----
-    Exactly ``x if x > threshold else value``, except that NaN is kept (with
-    its payload); a selection, so the kept elements are ``x``'s bits and no
-    floating-point instruction runs. Equivalent NumPy:
-    ``np.where((x > threshold) | np.isnan(x), x, value)``.
+    {cast}
+
+    With ``t`` and ``v`` the cast ``threshold`` and ``value``: each element is
+    ``x`` if ``x > t`` or ``x`` is NaN (the same NaN, sign and payload), else
+    ``v`` (its bits, so also -0.0 or NaN). -0.0 and +0.0 compare equal.
+    Nothing is greater than NaN: with a NaN ``threshold`` every non-NaN
+    element becomes ``v``. For an integer dtype the comparison is with the
+    truncated ``t``: ``threshold(x, -2.7, 0)`` replaces -2. A selection on the
+    bits: no floating-point instruction runs, no IEEE flag is raised.
+
+    Equivalent NumPy: ``np.where((x > t) | np.isnan(x), x, v)`` with
+    ``t = np.array(threshold).astype(x.dtype)`` and ``v`` likewise.
 
     Examples
     --------
     >>> import numpy as np, fastrelu
     >>> fastrelu.threshold(np.array([-1.0, 0.5, 2.0, np.nan]), 1.0, -5.0)
     array([-5., -5.,  2., nan])
-    >>> fastrelu.threshold(np.array([-3, 4, 9], dtype=np.int8), 4, 0)
-    array([0, 0, 9], dtype=int8)
-    """
+    >>> fastrelu.threshold(np.array([-1.0, 0.5, 2.0, np.nan]), np.nan, 0.0)
+    array([ 0.,  0.,  0., nan])
+    >>> fastrelu.threshold(np.array([-3, -2, 4], dtype=np.int8), -2.7, 0)
+    array([0, 0, 4], dtype=int8)
+    """.format(cast=_THRESHOLD_CAST)
 
 DOCS["threshold_"] = """Threshold in place: ``x[...] = threshold(x, threshold, value)``; returns ``x``.
 
     Parameters
     ----------
     x : ndarray
-        Writable array of a supported dtype; any view.
-    threshold, value : real numbers
-        As for `threshold`.
+        Writable array of a supported dtype (see `relu`); any view.
+    threshold, value : int or float
+        As for `threshold`: cast to ``x``'s dtype.
 
     Returns
     -------
@@ -405,10 +494,17 @@ DOCS["threshold_"] = """Threshold in place: ``x[...] = threshold(x, threshold, v
     Raises
     ------
     TypeError
-        ``x`` is not an ndarray, or of an unsupported dtype; a parameter is not
-        a real number.
+        ``x`` is not an ndarray, or of an unsupported dtype; a ``threshold``
+        or ``value`` that is not a real number.
     ValueError
-        ``x`` is read-only; a parameter out of range for an integer dtype.
+        ``x`` is read-only; for an integer dtype, ``threshold`` or ``value``
+        out of its range or not finite.
+
+    Notes
+    -----
+    The rules of `threshold`. Equivalent NumPy:
+    ``x[...] = np.where((x > t) | np.isnan(x), x, v)`` with ``t`` and ``v``
+    cast as there, in one pass and with no temporary.
 
     Examples
     --------
@@ -425,33 +521,44 @@ DOCS["threshold_backward"] = """Threshold backward in one pass: ``grad_output`` 
     grad_output : array_like
         Gradient of the loss with respect to the threshold's output.
     x : array_like
-        The threshold's input. Same shape and dtype as ``grad_output``.
-    threshold : real number
-        The bound used in the forward pass, cast to the dtype as there.
+        The threshold's input (its output works too when ``value <=
+        threshold``: the mask is then the same). Same shape and dtype as
+        ``grad_output``.
+    threshold : int or float
+        The bound used in the forward pass, cast to the dtype as there (see
+        `threshold`).
     out : ndarray, optional
-        Writable array of that shape and dtype for the result.
+        Writable array of that shape and dtype for the result; may be
+        ``grad_output`` or ``x`` itself.
 
     Returns
     -------
     ndarray
-        The gradient with respect to the input (``out`` when given). A
-        selection: exactly 0 where ``x <= threshold`` or ``x`` is NaN, also
-        for inf/NaN gradients (as `relu_backward`).
+        The gradient with respect to the input (``out`` when given).
 
     Raises
     ------
-    TypeError, ValueError
-        As for `relu_backward` and, for ``threshold``, as for `threshold`.
+    TypeError
+        Unsupported dtype, ``grad_output`` and ``x`` of different dtypes, a
+        ``threshold`` that is not a real number, or a bad ``out``.
+    ValueError
+        ``grad_output`` and ``x`` of different shapes; for an integer dtype,
+        ``threshold`` out of its range or not finite; a bad ``out``.
 
     Notes
     -----
-    Equivalent NumPy: ``np.where(x > threshold, grad_output, 0)``.
+    With ``t`` the cast ``threshold``: ``grad_output`` where ``x > t``, else
+    +0 -- where ``x <= t``, where ``x`` is NaN, and everywhere if ``t`` is
+    NaN. A selection, as `relu_backward`: +0 exactly, also for inf/NaN
+    gradients; -0.0 and +0.0 compare equal. Equivalent NumPy:
+    ``np.where(x > t, grad_output, 0)`` with ``t = np.array(threshold).astype(x.dtype)``.
 
     Examples
     --------
     >>> import numpy as np, fastrelu
-    >>> fastrelu.threshold_backward(np.ones(3), np.array([0.5, 1.0, 2.0]), 1.0)
-    array([0., 0., 1.])
+    >>> g = np.array([1.0, np.inf, 3.0, 4.0])
+    >>> fastrelu.threshold_backward(g, np.array([0.5, 1.0, 2.0, np.nan]), 1.0)
+    array([0., 0., 3., 0.])
     """
 
 
@@ -464,14 +571,71 @@ def attach(namespace, names):
         namespace[name].__doc__ = DOCS[name]
 
 
+def _split(doc):
+    """A cleaned numpydoc docstring as (summary, extended text, {section: text})."""
+    lines = doc.splitlines()
+    heads = [i for i in range(len(lines) - 1)
+             if lines[i].strip() and lines[i + 1].strip() == "-" * len(lines[i].strip())]
+    intro = "\n".join(lines[:heads[0]] if heads else lines).strip()
+    summary, _, extended = intro.partition("\n\n")
+    sections = {}
+    for j, i in enumerate(heads):
+        end = heads[j + 1] if j + 1 < len(heads) else len(lines)
+        sections[lines[i].strip()] = "\n".join(lines[i:end]).strip()
+    return summary, extended.strip(), sections
+
+
 def ufunc_doc(op, nin):
-    """The docstring of ``op``'s ufunc: its call signature, then the function's text."""
-    params = [p.name for p in op.params]
-    head = f"{op.name}({', '.join([*op.inputs, *params])}, /, out=None, *, where=True, ...)"
-    body = inspect.cleandoc(DOCS[op.name])
-    return (f"{head}\n\nThe NumPy ufunc of `fastrelu.{op.name}`: the same loops and "
-            f"semantics, under NumPy's ufunc rules (broadcasting, casting, ``where=``); "
-            f"the parameters are its last {nin - op.arity} inputs.\n\n{body}"
-            if op.params else
-            f"{head}\n\nThe NumPy ufunc of `fastrelu.{op.name}`: the same loops and "
-            f"semantics, under NumPy's ufunc rules (broadcasting, casting, ``where=``).\n\n{body}")
+    """The docstring of ``op``'s ufunc, from the function's text.
+
+    NumPy puts the ufunc's own call signature (inputs ``x1, x2, ...``) before
+    it. Then: the function's summary; how the ufunc differs from the function
+    (which inputs are which, NumPy's type rules); the function's description,
+    Parameters, Returns and Notes; a See Also pointing at the function. The
+    function's Raises and Examples are left out: they are about the function.
+    """
+    names = [*op.inputs, *(p.name for p in op.params)]
+    if nin != len(names):
+        raise ValueError(f"{op.name}: a ufunc of {nin} inputs for operands {names}")
+    summary, extended, sections = _split(inspect.cleandoc(DOCS[op.name]))
+    text = [f"The NumPy ufunc of `fastrelu.{op.name}`: the same loops, threads and "
+            f"results for the same operands, under NumPy's ufunc rules."]
+    if nin == 1:
+        text.append("Its input is ``x``.")
+    else:
+        text.append(f"Its inputs {', '.join(f'``x{i + 1}``' for i in range(nin))} are "
+                    f"{', '.join(f'``{n}``' for n in names)}.")
+    if op.params:
+        text.append("The parameters have no default and broadcast like the arrays: "
+                    "they may also be arrays, one value per element." if len(op.params) > 1
+                    else "The parameter has no default and broadcasts like the arrays: "
+                    "it may also be an array, one value per element.")
+    text.append("NumPy picks the loop from all the inputs and casts other dtypes when "
+                "that is safe, where the function raises TypeError: "
+                + ("bool data runs the int8 loop." if op.dtypes == "all"
+                   else "integer data runs a float loop."))
+    slopes = [f"``{p.name}``" for p in op.params if p.kind == "slope"]
+    others = [f"``{p.name}``" for p in op.params if p.kind != "slope"]
+    if slopes:
+        text.append(f"A {' or '.join(slopes)} given as a NumPy float64 scalar or array "
+                    f"makes float16 or float32 data run the float64 loop (a Python float "
+                    f"keeps the data's loop).")
+    if others:
+        text.append(f"A float {' or '.join(others)} with integer data runs a float loop "
+                    f"and returns floats (the function truncates it to the data's "
+                    f"dtype), and a Python int out of the dtype's range is NumPy's "
+                    f"OverflowError.")
+    text.append("``out=``, ``where=``, ``casting=``, ``dtype=`` and ``__array_ufunc__`` "
+                "dispatch (dask, pandas, xarray) work as for any ufunc, and the errors "
+                "are NumPy's. The function's documentation follows.")
+    ufunc = " ".join(text)
+    parts = [summary, _wrap(ufunc)]
+    if extended:
+        parts.append(extended)
+    parts += [sections[s] for s in ("Parameters", "Returns", "Notes") if s in sections]
+    parts.append(f"See Also\n--------\nfastrelu.{op.name} : The function, with examples.")
+    return "\n\n".join(parts) + "\n"
+
+
+def _wrap(text, width=79):
+    return textwrap.fill(text, width, break_on_hyphens=False, break_long_words=False)

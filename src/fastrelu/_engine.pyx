@@ -37,6 +37,10 @@ cdef extern from "numpy/arrayobject.h":
 cdef extern from "<fenv.h>":
     ctypedef struct fexcept_t:
         pass
+    ctypedef struct fenv_t:
+        pass
+    int fegetenv(fenv_t *envp) nogil
+    int fesetenv(const fenv_t *envp) nogil
     int fegetexceptflag(fexcept_t *flagp, int excepts) nogil
     int fesetexceptflag(const fexcept_t *flagp, int excepts) nogil
     int FE_ALL_EXCEPT
@@ -400,6 +404,27 @@ cdef void _stream_chunk_cb(void *ctx, npy_intp start, npy_intp stop) noexcept no
     _stream_chunk(k, max(start - k.pad, 0), stop - k.pad)
 
 
+ctypedef struct real_job_t:
+    call_t *k
+    bint stream
+    fenv_t env             # the caller's floating-point environment
+
+
+cdef void _real_chunk_cb(void *ctx, npy_intp start, npy_intp stop) noexcept nogil:
+    # A worker runs a "real" operation in the caller's floating-point modes
+    # (rounding, flush-to-zero, denormals-are-zero), so the result does not
+    # depend on which thread computed it; its own environment comes back after.
+    cdef real_job_t *job = <real_job_t *>ctx
+    cdef fenv_t own
+    fegetenv(&own)
+    fesetenv(&job.env)
+    if job.stream:
+        _stream_chunk_cb(job.k, start, stop)
+    else:
+        _chunk_cb(job.k, start, stop)
+    fesetenv(&own)
+
+
 cdef inline bint _streams(const call_t *k, npy_intp n, npy_intp nbytes) noexcept nogil:
     """Non-temporal stores pay off and are safe: an operation that allows them,
     an output larger than the last-level cache, contiguous, aligned and apart
@@ -411,6 +436,7 @@ cdef inline bint _streams(const call_t *k, npy_intp n, npy_intp nbytes) noexcept
 
 
 cdef void _execute_plain(call_t *k, npy_intp n) noexcept nogil:
+    cdef real_job_t job
     cdef npy_intp nbytes = n * k.itemsize, chunk
     cdef npy_intp so = k.steps[k.op.nin]
     cdef bint stream = _streams(k, n, nbytes)
@@ -434,8 +460,14 @@ cdef void _execute_plain(call_t *k, npy_intp n) noexcept nogil:
         chunk *= 2
     # boundaries aligned in memory for a contiguous output; a strided one starts at 0
     k.pad = ((<size_t>k.args[k.op.nin]) % <size_t>chunk) // k.itemsize if so == k.itemsize else 0
-    fr_pool_run(_stream_chunk_cb if stream else _chunk_cb, k, n + k.pad,
-                chunk // k.itemsize, nt)
+    if k.op.real:
+        job.k = k
+        job.stream = stream
+        fegetenv(&job.env)
+        fr_pool_run(_real_chunk_cb, &job, n + k.pad, chunk // k.itemsize, nt)
+    else:
+        fr_pool_run(_stream_chunk_cb if stream else _chunk_cb, k, n + k.pad,
+                    chunk // k.itemsize, nt)
     fr_team_release()
 
 

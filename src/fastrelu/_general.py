@@ -130,43 +130,47 @@ def _real(value, func, name):
 
 def slope_value(value, op, index):
     """A "slope" parameter as a float (the loops use it as float32 for
-    float16/float32 data, float64 for float64 data)."""
+    float16/float32 data, float64 for float64 data); beyond float64's range,
+    +-inf, as a cast gives."""
     spec = OPS[op]
-    return float(_real(value, spec.name, spec.params[index].name))
+    return float(_float_cast(_real(value, spec.name, spec.params[index].name),
+                             np.dtype(np.float64)))
 
 
 def cast_param(value, dtype, op, index):
     """A "bound" or "value" parameter cast to ``dtype``, as a 0-d array of the
-    native dtype: rounded to a float dtype (overflow gives inf), truncated
-    toward zero for an integer dtype, where a value out of range or not finite
-    is a ValueError."""
+    native dtype: rounded to a float dtype (beyond its range: +-inf, as a cast
+    gives), truncated toward zero for an integer dtype, where a value out of
+    range or not finite is a ValueError."""
     spec = OPS[op]
     func, name = spec.name, spec.params[index].name
-    _real(value, func, name)
+    given = _real(value, func, name)
     dtype = dtype.newbyteorder("=")
     if dtype.kind == "f":
         return _float_cast(value, dtype)
-    if isinstance(value, (float, np.floating)) or (
-            isinstance(value, np.ndarray) and value.dtype.kind == "f"):
+    if isinstance(value, np.ndarray):
+        value = value[()]                 # a 0-d array: its scalar
+    if isinstance(value, (float, np.floating)):
         if not math.isfinite(value):
-            raise ValueError(f"{func}(): {name}={value!r} cannot be cast to {dtype}")
-        value = math.trunc(value)
-    value = operator.index(value) if not isinstance(value, np.ndarray) else int(value)
+            raise ValueError(f"{func}(): {name}={given!r} cannot be cast to {dtype}")
+        value = math.trunc(float(value))
+    value = operator.index(value)
     info = np.iinfo(dtype)
     if not info.min <= value <= info.max:
-        raise ValueError(f"{func}(): {name}={value} is out of range for {dtype} "
+        raise ValueError(f"{func}(): {name}={given!r} is out of range for {dtype} "
                          f"[{info.min}, {info.max}]")
     return np.array(value, dtype=dtype)
 
 
 def _float_cast(value, dtype):
-    """``value`` rounded to float ``dtype`` (huge values to inf, as a cast does)."""
+    """``value`` rounded to float ``dtype`` as a 0-d array (beyond the dtype's
+    range: +-inf, as NumPy's cast gives, without its warning)."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, np.uint64):
+        value = int(value)
+        if abs(value) >= 2**1024:          # float() would raise OverflowError
+            value = math.inf if value > 0 else -math.inf
     with np.errstate(over="ignore"):
-        try:
-            as_double = np.float64(value)
-        except OverflowError:            # a Python int beyond float64
-            as_double = np.float64(math.copysign(math.inf, value))
-        return np.array(as_double).astype(dtype)
+        return np.array(value).astype(np.float64).astype(dtype)
 
 
 def _param_operands(spec, op, params, dtype):
