@@ -83,7 +83,7 @@ class Op:
     family: str = "bits"
     params: tuple = ()
     inplace: bool = False
-    backward: str = None
+    backward: str | None = None
     streams: bool = True
 
     def __post_init__(self):
