@@ -52,6 +52,14 @@ cdef extern from *:
     const char *FASTRELU_ISA
     const char *FASTRELU_ISA_CFLAGS
 
+cdef extern from "_half.h":
+    int fr_half_to_float(const char *src, npy_intp step, float *dst, npy_intp n) noexcept nogil
+    void fr_float_to_half(const float *src, char *dst, npy_intp step, npy_intp n,
+                          int exact) noexcept nogil
+
+cdef enum:
+    HALF_BLOCK = 512      # float16 elements converted per block (2 KiB of float32 each)
+
 cdef extern from "_stream.h":
     void fr_stream_run(fr_kernel_fn fn, int nin, char **args, const npy_intp *steps,
                        npy_intp n, const fr_consts_t *c) noexcept nogil
