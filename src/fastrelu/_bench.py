@@ -14,6 +14,7 @@ made outside the timed region).
 import argparse
 import contextlib
 import json
+import math
 import os
 import platform
 import statistics
@@ -52,7 +53,8 @@ def random_signed(n, dtype, seed=0):
     if dtype.kind == "f":
         return rng.standard_normal(n, dtype=np.float32).astype(dtype, copy=False)
     hi = min(int(np.iinfo(dtype).max), 1000)
-    return rng.integers(-hi, hi, size=n, endpoint=True, dtype=dtype)
+    lo = 0 if dtype.kind == "u" else -hi      # unsigned: ReLU is a copy
+    return rng.integers(lo, hi, size=n, endpoint=True, dtype=dtype)
 
 
 # --- implementations: op -> impl -> (setup(x, g) -> callable, bytes moved) ------------
@@ -315,6 +317,7 @@ def run(sizes=QUICK_SIZES, dtypes=QUICK_DTYPES, ops=OPS, min_batch=0.02, batches
         progress=True, threads=None):
     """Time every (op, dtype, size, implementation); a list of result dicts."""
     threads = threads or fastrelu.get_num_threads()
+    progress = progress and sys.stderr.isatty()   # no \r frames in logs and pipes
     impls = implementations(threads)
     cases = [(op, dt, n) for dt in dtypes for n in sizes for op in ops
              if op not in REGISTRY_OPS or n >= REGISTRY_MIN_SIZE]
@@ -444,6 +447,62 @@ def _cache_sizes():
     return sizes
 
 
+MAX_SIZE = 1_000_000_000    # 4 GB of float32 per operand: beyond that, not a benchmark here
+UNSIGNED = ("uint8", "uint16", "uint32", "uint64")
+
+
+def _sizes(text):
+    sizes = []
+    for item in text.split(","):
+        try:
+            value = float(item)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {item!r}") from None
+        if not math.isfinite(value) or value != int(value):
+            raise argparse.ArgumentTypeError(f"not a whole number: {item!r}")
+        if not 1 <= value <= MAX_SIZE:
+            raise argparse.ArgumentTypeError(f"size {item!r} is not between 1 and {MAX_SIZE:.0e}")
+        sizes.append(int(value))
+    return sizes
+
+
+def _dtypes(text):
+    names = []
+    for item in text.split(","):
+        try:
+            dtype = np.dtype(item)
+        except TypeError:
+            raise argparse.ArgumentTypeError(f"not a dtype: {item!r}") from None
+        if dtype.name not in FULL_DTYPES + UNSIGNED:
+            raise argparse.ArgumentTypeError(
+                f"{item!r} is not a dtype fastrelu supports ({', '.join(FULL_DTYPES + UNSIGNED)})")
+        names.append(dtype.name)
+    return names
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _writable(path):
+    """``path`` can be written (checked before the run, not after it)."""
+    existed = os.path.exists(path)
+    try:
+        with open(path, "a"):
+            pass
+    except OSError:
+        return False
+    if not existed:
+        os.remove(path)
+    return True
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m fastrelu bench",
                                      description="Time fastrelu against its peers.")
@@ -452,17 +511,22 @@ def main(argv=None):
                       help="float32, sizes 10..1e8 (the default; about a minute)")
     mode.add_argument("--full", action="store_true",
                       help="every dtype and size 10..1e8")
-    parser.add_argument("--sizes", type=lambda s: [int(float(v)) for v in s.split(",")],
-                        help="comma-separated sizes, e.g. 10,1e5,1e7")
-    parser.add_argument("--dtypes", type=lambda s: s.split(","),
-                        help="comma-separated dtypes, e.g. float32,int8")
-    parser.add_argument("--ops", type=lambda s: s.split(","), help=f"subset of {OPS}")
-    parser.add_argument("--batches", type=int, default=5, help="batches per median")
+    parser.add_argument("--sizes", type=_sizes,
+                        help=f"comma-separated sizes from 1 to {MAX_SIZE:.0e}, e.g. 10,1e5,1e7")
+    parser.add_argument("--dtypes", type=_dtypes,
+                        help=f"comma-separated dtypes from {', '.join(FULL_DTYPES + UNSIGNED)}")
+    parser.add_argument("--ops", type=lambda s: s.split(","),
+                        help=f"comma-separated subset of {', '.join(OPS)}")
+    parser.add_argument("--batches", type=_positive_int, default=5,
+                        help="batches per median (at least 1)")
     parser.add_argument("--plot", metavar="FILE.png", help="draw throughput vs size")
     parser.add_argument("--json", metavar="FILE.json", help="save the raw results")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
 
+    for path, what in ((args.json, "--json"), (args.plot, "--plot")):
+        if path and not _writable(path):
+            parser.error(f"{what}: cannot write to {path!r}")
     sizes = args.sizes or (FULL_SIZES if args.full else QUICK_SIZES)
     dtypes = args.dtypes or (FULL_DTYPES if args.full else QUICK_DTYPES)
     ops = args.ops or OPS
