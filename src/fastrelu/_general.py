@@ -49,7 +49,14 @@ def _as_array(x, func, name, supported):
     """``x`` as an ndarray of a supported dtype, zero-copy where possible."""
     if not isinstance(x, np.ndarray):
         if hasattr(x, "__dlpack__") and not hasattr(x, "__array__"):
-            x = np.from_dlpack(x)
+            try:
+                x = np.from_dlpack(x)
+            except (RuntimeError, BufferError, TypeError, ValueError) as e:
+                # NumPy cannot represent the producer's dtype (bfloat16, ...) or
+                # device: the documented error is a TypeError naming the argument
+                raise TypeError(f"{func}() cannot take {name} of type {type(x).__name__} "
+                                f"through DLPack: {e}; supported dtypes: "
+                                f"{_names(supported)}") from e
         else:
             x = np.asarray(x)
     if _native(x.dtype, supported) is None:
