@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """Check the instruction sets in the built extension modules (x86-64, objdump).
 
-* ``_core*.so``, ``_kernels_baseline*.so`` and any other module that is not a
-  per-ISA kernel module (``kernels*.so``, the C API) must run on every x86-64 CPU:
-  no AVX of any kind -- no ymm / zmm / mask registers, no VEX- or EVEX-encoded
-  ('v'-prefixed) instructions such as vmovdqu, vpcmpgtd, vzeroupper -- and no
-  SSSE3 / SSE4 / BMI / popcnt / lzcnt either (the baseline is SSE2).
-* ``_kernels_avx2*.so`` must use ymm registers and no AVX-512 (zmm, k masks),
+* the modules loaded on every CPU -- ``_engine*.so``, ``_functions*.so``,
+  ``_ufuncs*.so``, ``kernels*.so`` (the C API), ``_loops_baseline*.so`` and any
+  other module that is not a per-ISA loop module -- must run on every x86-64
+  CPU: no AVX of any kind -- no ymm / zmm / mask registers, no VEX- or
+  EVEX-encoded ('v'-prefixed) instructions such as vmovdqu, vpcmpgtd,
+  vzeroupper -- and no SSSE3 / SSE4 / BMI / popcnt / lzcnt either (the
+  baseline is SSE2).
+* ``_loops_avx2*.so`` must use ymm registers and no AVX-512 (zmm, k masks),
   and nothing the AVX2 level does not check for at run time (FMA, BMI1/2).
-* ``_kernels_avx512*.so`` must use zmm registers.
+* ``_loops_avx512*.so`` must use zmm registers.
 
 Usage: scripts/check_baseline_isa.py [PACKAGE_DIR]   (default: src/fastrelu)
 Exit status 0 when every check passes; the offending instructions are listed.
@@ -88,6 +90,12 @@ def usage(path):
     return count, ymm, zmm, k, extra
 
 
+#: The modules every CPU loads: the engine, the public functions, the ufuncs,
+#: the Cython C API and the baseline loops.
+BASELINE_MODULES = ("_engine*.so", "_functions*.so", "_ufuncs*.so", "kernels*.so",
+                    "_loops_baseline*.so")
+
+
 def one(pkg, pattern):
     found = sorted(pkg.glob(pattern))
     if len(found) != 1:
@@ -101,10 +109,10 @@ def main(argv):
         return 2
     pkg = Path(argv[1]) if len(argv) > 1 else Path(__file__).resolve().parents[1] / "src/fastrelu"
     failures = 0
-    baseline = [one(pkg, "_core*.so"), one(pkg, "_kernels_baseline*.so")]
-    # every other module loaded on any CPU (e.g. the C-API module ``kernels``)
+    baseline = [one(pkg, pattern) for pattern in BASELINE_MODULES]
+    # every other module loaded on any CPU
     baseline += sorted(p for p in pkg.glob("*.so")
-                       if not p.name.startswith(("_core", "_kernels_")))
+                       if p not in baseline and not p.name.startswith("_loops_"))
     for path in baseline:
         count, bad = baseline_violations(path)
         status = "OK" if not bad else f"FAIL ({len(bad)} instructions)"
@@ -112,17 +120,17 @@ def main(argv):
         for line in bad[:40]:
             print(line)
         failures += bool(bad)
-    count, ymm, zmm, k, extra = usage(one(pkg, "_kernels_avx2*.so"))
+    count, ymm, zmm, k, extra = usage(one(pkg, "_loops_avx2*.so"))
     ok = ymm > 0 and zmm == 0 and k == 0 and not extra
-    print(f"_kernels_avx2: {count} instructions, {ymm} with ymm, {zmm} with zmm, "
+    print(f"_loops_avx2: {count} instructions, {ymm} with ymm, {zmm} with zmm, "
           f"{k} with mask registers, {len(extra)} FMA/BMI: "
           f"{'OK' if ok else 'FAIL (needs ymm; no AVX-512, FMA or BMI)'}")
     for line in extra[:20]:
         print(line)
     failures += not ok
-    count, ymm, zmm, k, _ = usage(one(pkg, "_kernels_avx512*.so"))
+    count, ymm, zmm, k, _ = usage(one(pkg, "_loops_avx512*.so"))
     ok = zmm > 0
-    print(f"_kernels_avx512: {count} instructions, {ymm} with ymm, {zmm} with zmm, "
+    print(f"_loops_avx512: {count} instructions, {ymm} with ymm, {zmm} with zmm, "
           f"{k} with mask registers: {'OK' if ok else 'FAIL (needs zmm)'}")
     failures += not ok
     return 1 if failures else 0

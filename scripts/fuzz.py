@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Fuzz fastrelu's public functions for a time budget.
 
-Runs the harness of tests/fuzz_harness.py (arbitrary dtypes, byte orders,
-shapes, strides, offsets, read-only flags, containers and ``out`` modes;
-oracle results or the documented TypeError / ValueError, memory untouched on
-errors) under atheris (coverage-guided, libFuzzer) if it is installed, else
+Runs the harness of tests/fuzz_harness.py (every operation of the registry
+and its in-place twin, with generated and invalid parameters; arbitrary
+dtypes, byte orders, shapes, strides, offsets, read-only flags, containers
+and ``out`` modes; the reference's results (fastrelu._reference) or the
+documented TypeError / ValueError, memory untouched on errors) under atheris (coverage-guided, libFuzzer) if it is installed, else
 under Hypothesis, until ``--seconds`` have passed.
 
     python scripts/fuzz.py --seconds 60                # atheris if available
@@ -36,9 +37,9 @@ def have_atheris():
 
 def run_atheris(seconds, extra):
     import atheris
-    # Coverage feedback from fastrelu's Python code (the validation in _api).
+    # Coverage feedback from fastrelu's Python code (the validation in _general).
     # The harness itself is not instrumented: atheris' comparison tracing of its
-    # 64 KiB buffer snapshots makes the fuzzer's memory grow without bound.
+    # 256 KiB arena snapshots makes the fuzzer's memory grow without bound.
     with atheris.instrument_imports(include=["fastrelu"]):
         import fastrelu  # noqa: F401
     import fuzz_harness

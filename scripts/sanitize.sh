@@ -10,7 +10,7 @@
 #   scripts/sanitize.sh --keep-going # UBSan: report every error, fail at the end
 #                                    # (reports of subprocesses started by tests are
 #                                    # then only seen if the test checks stderr)
-#   scripts/sanitize.sh -- tests/test_relu.py -k int8    # your own pytest arguments
+#   scripts/sanitize.sh -- tests/test_ops.py -k int8    # your own pytest arguments
 #
 # Leak detection is off (ASAN_OPTIONS=detect_leaks=0): CPython itself does not
 # free everything at exit. PYTHONMALLOC=malloc routes Python's small objects
@@ -84,9 +84,9 @@ done
 if [ ${#PYTEST_ARGS[@]} -eq 0 ]; then
     if [ "$QUICK" = 1 ]; then
         PYTEST_ARGS=(tests/test_isa_paths.py tests/test_fuzz.py
-                     "tests/test_concurrency.py::test_eight_threads_every_function"
+                     "tests/test_concurrency.py::test_eight_threads_every_op"
                      "tests/test_concurrency.py::test_eight_threads_with_low_thresholds")
-        for f in tests/test_relu.py tests/test_backward.py tests/test_overlap.py; do
+        for f in tests/test_overlap.py tests/test_special_values.py; do
             [ -f "$f" ] && PYTEST_ARGS+=("$f")
         done
     else

@@ -33,7 +33,7 @@ done
 # valgrind does not follow children
 PYTHON=$("$PYTHON" -c 'import sys; print(sys.executable)')
 command -v valgrind >/dev/null || { echo "valgrind is not installed" >&2; exit 2; }
-ls "$ROOT"/src/fastrelu/_core*.so >/dev/null 2>&1 \
+ls "$ROOT"/src/fastrelu/_engine*.so >/dev/null 2>&1 \
     || { echo "build first: python3 setup.py build_ext --inplace" >&2; exit 2; }
 
 OUT=$(mktemp -d "${TMPDIR:-/tmp}/fastrelu-valgrind.XXXXXX")

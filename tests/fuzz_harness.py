@@ -4,13 +4,17 @@
 Hypothesis adapter in tests/test_fuzz.py, or the atheris one in
 scripts/fuzz.py) and checks it:
 
+* the function: any operation of the registry or its in-place twin, with
+  its parameters drawn from the generated ones (helpers.param_sets), or now
+  and then one that is not a real number or out of an integer dtype's range;
+
 * operands: any dtype (the supported ones and bool, complex, longdouble,
   bytes, str, datetime, timedelta, void, structured, object) in either byte
-  order, 0-3 dimensions (or a long 1-D array of 500-6000 elements), strides of
-  any sign including 0 and non-multiples of the itemsize (unaligned, even
-  internally overlapping), at any byte offset of one shared 64 KiB uint8
-  arena, read-only or not; sometimes passed as a list, a scalar or a
-  memoryview instead of an ndarray;
+  order, 0-3 dimensions (or a long 1-D array: 500-6000 elements, or two to
+  three 64 KiB thread chunks' worth), strides of any sign including 0 and
+  non-multiples of the itemsize (unaligned, even internally overlapping), at
+  any byte offset of one shared 256 KiB uint8 arena, read-only or not;
+  sometimes passed as a list, a scalar or a memoryview instead of an ndarray;
 * ``out``: None, a fresh array (C, strided or byte-swapped), the input itself,
   another view of the arena that overlaps the inputs (often the input's own
   layout shifted by a few elements), one of the wrong shape or dtype, a
@@ -19,27 +23,29 @@ scripts/fuzz.py) and checks it:
   thresholds as shipped or at zero (GIL release, two threads, streaming
   stores), restored after the call.
 
-The call must either return the oracle's bits (plain NumPy, in
-reliability_helpers) -- also when
-``out`` partially overlaps an input -- and write nothing outside ``out`` (or,
-for ``relu_``, outside ``x``), or raise TypeError / ValueError exactly when the
-documented conditions hold, with an ordinary message (no Cython buffer
-errors), and with no byte of any operand changed. A crash of the process is a
-failure by itself. Failures raise ``FuzzFailure``.
+The call must either return the reference's bits (fastrelu._reference, plain
+NumPy) -- also when ``out`` partially overlaps an input -- and write nothing
+outside ``out`` (or, for an in-place twin, outside ``x``), or raise TypeError /
+ValueError exactly when the documented conditions hold, with an ordinary
+message (no Cython buffer errors), and with no byte of any operand changed. A
+crash of the process is a failure by itself. Failures raise ``FuzzFailure``.
 """
 import warnings
 
 import numpy as np
 
-import fastrelu
 from fastrelu import _engine
-from reliability_helpers import (DTYPES, assert_bits, native, ref_backward, ref_grad,
-                                 ref_relu)
+from helpers import (ALL_DTYPE_NAMES, CHUNK_MIN_BYTES, OPS, assert_same, call, call_inplace,
+                     expected, param_sets, reference_error, to_native)
 
-FUNCS = ("relu", "relu_", "relu_grad", "relu_backward")
+DTYPES = tuple(np.dtype(n) for n in ALL_DTYPE_NAMES)
+#: (op, in place?) for every public function of the registry
+FUNCS = tuple((op, inplace) for op in OPS
+              for inplace in ((False, True) if op.inplace else (False,)))
+BAD_PARAMS = ("1", None, True, 1j, np.array([1.0]), np.nan, np.inf, 300, -300, 2**64)
 UNSUPPORTED = ("bool", "complex64", "complex128", "longdouble", "S3", "U1",
                "datetime64[s]", "timedelta64[ms]", "V4", "i2,f4", "object")
-ARENA_BYTES = 1 << 16
+ARENA_BYTES = 1 << 18
 OUT_MODES = ("none", "fresh", "fresh-strided", "fresh-byteswapped", "aliased",
              "overlapping", "wrong-shape", "wrong-dtype", "read-only", "not-ndarray")
 BAD_MESSAGES = ("Buffer dtype mismatch", "Buffer has wrong", "ndarray is not",
@@ -91,13 +97,16 @@ def native_dtype(dt):
         return dt
 
 
-def is_supported(dt):
-    return native_dtype(dt) in DTYPES
+def is_supported(dt, op=None):
+    """``dt`` is a dtype ``op`` (by default, some op) takes."""
+    return (native_dtype(dt) in DTYPES
+            and (op is None or native_dtype(dt).name in op.dtype_names))
 
 
-def draw_dtype(src, supported_bias=True):
-    if supported_bias and src.integer(0, 5) > 0:
-        dt = src.pick(DTYPES)
+def draw_dtype(src, op):
+    """Mostly a dtype ``op`` takes; else any supported or unsupported one."""
+    if src.integer(0, 5) > 0:
+        dt = np.dtype(src.pick(op.dtype_names))
     else:
         dt = np.dtype(src.pick(DTYPES + UNSUPPORTED))
     if dt.itemsize > 1 and dt.kind not in "OSUV" and src.integer(0, 3) == 0:
@@ -105,11 +114,14 @@ def draw_dtype(src, supported_bias=True):
     return dt
 
 
-def draw_shape(src, max_dims=3):
+def draw_shape(src, itemsize=1, max_dims=3):
     if src.integer(0, 7) == 0:
-        # long 1-D: with the thresholds at 0, more than 4 KiB is split between
-        # threads (chunks start on 4 KiB boundaries) and streamed
-        return (src.integer(500, 6000),)
+        # long 1-D: with the thresholds at 0, an output of more than one thread
+        # chunk (64 KiB, starting on multiples of 64 KiB) is split between the
+        # threads, and streamed
+        if src.boolean():
+            return (src.integer(500, 6000),)
+        return (src.integer(2, 3) * CHUNK_MIN_BYTES // itemsize,)
     return tuple(src.integer(0, 5) for _ in range(src.integer(0, max_dims)))
 
 
@@ -176,7 +188,7 @@ def internal_overlap(a):
 
 def view_in_arena(src, arena, dtype, shape=None, strides=None):
     """A view of ``arena`` with the given or drawn shape and strides, at a drawn offset."""
-    shape = draw_shape(src) if shape is None else shape
+    shape = draw_shape(src, dtype.itemsize) if shape is None else shape
     strides = draw_strides(src, shape, dtype.itemsize) if strides is None else strides
     lo, hi = extent(shape, strides, dtype.itemsize)
     if hi - lo > arena.size:
@@ -192,7 +204,7 @@ def view_in_arena(src, arena, dtype, shape=None, strides=None):
 def make_operand(src, arena, dtype, shape=None):
     """An ndarray (mostly a view of the arena) or another array-like of ``dtype``."""
     if dtype.kind == "O":
-        shape = draw_shape(src) if shape is None else shape
+        shape = draw_shape(src, dtype.itemsize) if shape is None else shape
         vals = [src.integer(-5, 5) for _ in range(min(int(np.prod(shape)), 50))]
         shape = (len(vals),)
         a = np.empty(len(vals), object)
@@ -278,24 +290,35 @@ def arraylike_shape(obj):
     return obj.shape if isinstance(obj, np.ndarray) else np.asarray(obj).shape
 
 
-def expected_errors(func, x, g, out):
+def param_errors(op, dtype, params):
+    """The exception the reference raises for these parameters on ``dtype`` data
+    (a dtype ``op`` takes), as a set (empty: none)."""
+    error = reference_error(op, (np.zeros(1, native_dtype(dtype)),) * op.arity, params)
+    return {error} if error else set()
+
+
+def expected_errors(op, inplace, x, g, out, params):
     """The exception types the documented conditions call for (empty: must succeed)."""
     errs = set()
-    if func == "relu_":
+    if inplace:
         if not isinstance(x, np.ndarray):
             return {TypeError}
-        if not is_supported(x.dtype):
+        if not is_supported(x.dtype, op):
             errs.add(TypeError)
+        else:
+            errs |= param_errors(op, x.dtype, params)
         if not x.flags.writeable:
             errs.add(ValueError)
         return errs
     xd = arraylike_dtype(x)
-    if not is_supported(xd):
+    if not is_supported(xd, op):
         errs.add(TypeError)
+    else:
+        errs |= param_errors(op, xd, params)
     shape = arraylike_shape(x)
-    if func == "relu_backward":
+    if op.arity == 2:
         gd = arraylike_dtype(g)
-        if not is_supported(gd):
+        if not is_supported(gd, op):
             errs.add(TypeError)
         elif native_dtype(gd) != native_dtype(xd):
             errs.add(TypeError)
@@ -342,36 +365,48 @@ def snapshot(obj):
     return ("other", repr(obj))
 
 
+def draw_params(src, op, dtype):
+    """Parameters for ``op``: mostly generated ones for ``dtype``, now and then
+    one that is not a real number or out of an integer dtype's range."""
+    kind = native_dtype(dtype).name if is_supported(dtype, op) else "float64"
+    params = list(src.pick(param_sets(op, kind)))
+    if params and src.integer(0, 7) == 0:
+        params[src.integer(0, len(params) - 1)] = src.pick(BAD_PARAMS)
+    return tuple(params)
+
+
 def run_case(src):
-    func = src.pick(FUNCS)
+    op, inplace = src.pick(FUNCS)
     arena = fill_arena(src)
-    xdt = draw_dtype(src)
+    xdt = draw_dtype(src, op)
     x_arr = make_operand(src, arena, xdt)
     g_arr = None
-    if func == "relu_backward":
+    if op.arity == 2:
         same = src.integer(0, 4)
-        gdt = xdt if same else draw_dtype(src)
-        gshape = x_arr.shape if src.integer(0, 5) else draw_shape(src)
+        gdt = xdt if same else draw_dtype(src, op)
+        gshape = x_arr.shape if src.integer(0, 5) else draw_shape(src, gdt.itemsize)
         g_arr = make_operand(src, arena, gdt, gshape)
+    params = draw_params(src, op, xdt)
     x = as_container(src, x_arr)
     g = as_container(src, g_arr) if g_arr is not None else None
-    mode = src.pick(OUT_MODES) if func != "relu_" else "none"
-    res_dtype = native_dtype(arraylike_dtype(x)) if func != "relu_" else None
-    res_shape = arraylike_shape(x) if func != "relu_" else None
-    if mode != "none" and not is_supported(res_dtype):
+    mode = src.pick(OUT_MODES) if not inplace else "none"
+    res_dtype = native_dtype(arraylike_dtype(x)) if not inplace else None
+    res_shape = arraylike_shape(x) if not inplace else None
+    if mode != "none" and not is_supported(res_dtype, op):
         res_dtype = np.dtype(np.float32) if mode != "wrong-dtype" else res_dtype
     out = make_out(src, mode, arena, x_arr, g_arr, res_dtype, res_shape) \
-        if func != "relu_" else None
+        if not inplace else None
     # the kernel variant: instruction-set level, and thresholds at 0 (threads,
     # streaming stores) or as shipped
     level = src.pick(_engine.supported_isa_levels())
     low = src.boolean()
     previous_isa = _engine.use_isa(level)
     previous_thresholds = _engine.thresholds(0, 1, 0) if low else None
+    func = op.inplace_name if inplace else op.name
     try:
-        check_call(func, x, g, out, arena,
-                   describe=dict(func=func, x_dtype=str(xdt), x=x_arr, g=g_arr, out_mode=mode,
-                                 isa=level, low_thresholds=low))
+        check_call(op, inplace, x, g, out, params, arena,
+                   describe=dict(func=func, x_dtype=str(xdt), x=x_arr, g=g_arr, params=params,
+                                 out_mode=mode, isa=level, low_thresholds=low))
     finally:
         _engine.use_isa(previous_isa)
         if previous_thresholds is not None:
@@ -391,29 +426,27 @@ def fail(msg, describe):
     raise FuzzFailure("\n".join(parts))
 
 
-def check_call(func, x, g, out, arena, describe):
-    errs = expected_errors(func, x, g, out)
+def check_call(op, inplace, x, g, out, params, arena, describe):
+    func = describe["func"]
+    errs = expected_errors(op, inplace, x, g, out, params)
     arena_before = arena.copy()
     operands = [o for o in (x, g, out) if o is not None]
     before = [snapshot(o) for o in operands]
-    # the oracle, from the inputs before the call
-    expected = None
+    args = (x,) if op.arity == 1 else (g, x)
+    # the reference, from copies of the inputs taken before the call
+    want = None
     if not errs:
-        xn = np.array(x, copy=True) if not isinstance(x, memoryview) else np.array(x)
-        if func in ("relu", "relu_"):
-            expected = ref_relu(xn)
-        elif func == "relu_grad":
-            expected = ref_grad(xn)
-        else:
-            expected = ref_backward(np.array(g, copy=True), xn)
-    args = (x,) if func != "relu_backward" else (g, x)
-    kwargs = {} if out is None or func == "relu_" else {"out": out}
-    fn = getattr(fastrelu, func)
+        want = expected(op, tuple(np.array(a, copy=True) for a in args), params)
     describe = dict(describe, expected_errors=sorted(e.__name__ for e in errs))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            result = fn(*args, **kwargs)
+            if inplace:
+                result = call_inplace(op, x, params)
+            elif out is None:
+                result = call(op, args, params)
+            else:
+                result = call(op, args, params, out=out)
     except (TypeError, ValueError) as e:
         msg = f"{type(e).__name__}: {e}"
         if not errs:
@@ -432,18 +465,18 @@ def check_call(func, x, g, out, arena, describe):
     if errs:
         fail(f"{func} succeeded but should raise one of {describe['expected_errors']}", describe)
 
-    # --- success: the right object, the oracle's bits, nothing else written --------
-    target = x if func == "relu_" else out
+    # --- success: the right object, the reference's bits, nothing else written --------
+    target = x if inplace else out
     if target is not None and result is not target:
-        fail(f"{func} did not return {'x' if func == 'relu_' else 'out'}", describe)
+        fail(f"{func} did not return {'x' if inplace else 'out'}", describe)
     if not isinstance(result, np.ndarray):
         fail(f"{func} returned {type(result).__name__}", describe)
-    if target is None and result.dtype != expected.dtype:
-        fail(f"{func} returned dtype {result.dtype}, expected {expected.dtype}", describe)
+    if target is None and result.dtype != want.dtype:
+        fail(f"{func} returned dtype {result.dtype}, expected {want.dtype}", describe)
     check_values = not (isinstance(target, np.ndarray) and internal_overlap(target))
     if check_values:
         try:
-            assert_bits(native(result), expected, func)
+            assert_same(to_native(result), want, func)
         except AssertionError as e:
             fail(str(e), describe)
     written = footprint(target, arena) if target is not None else None

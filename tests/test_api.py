@@ -1,5 +1,7 @@
-"""The public surface: __version__, show_config, the signatures (positional-only
-inputs, ``out`` keyword), inspect.signature, __all__, and the three ufuncs."""
+"""The public surface: __version__, show_config, __all__, the calling
+conventions of every function of the registry (positional-only inputs,
+parameters by position or name, ``out`` by keyword or position) and the
+loops of every ufunc. (The signatures themselves: test_registry.py.)"""
 import inspect
 import io
 
@@ -7,13 +9,13 @@ import numpy as np
 import pytest
 
 import fastrelu
-from fastrelu import ufuncs
-import oracle
-from fastrelu import _engine
-from oracle import assert_same
+from fastrelu import _engine, ufuncs
+from fastrelu._registry import FUNCTION_NAMES
+from helpers import (INPLACE_OPS, OPS, assert_same, call, call_inplace, expected, op_id,
+                     param_sets)
 
-PUBLIC = ["relu", "relu_", "relu_grad", "relu_backward", "get_num_threads",
-          "set_num_threads", "num_threads", "show_config", "__version__"]
+UTILITIES = ["get_num_threads", "set_num_threads", "num_threads", "show_config", "bench",
+             "__version__"]
 
 
 def test_version_is_a_string():
@@ -24,16 +26,16 @@ def test_version_is_a_string():
 
 
 def test_all_lists_existing_names():
-    """Everything documented is exported and everything in __all__ exists."""
-    for name in PUBLIC:
-        assert name in fastrelu.__all__
+    """Everything documented (the registry's functions and the utilities) is
+    exported, and everything in __all__ exists."""
+    assert set(fastrelu.__all__) == set(FUNCTION_NAMES) | set(UTILITIES)
     for name in fastrelu.__all__:
         assert hasattr(fastrelu, name)
 
 
 def test_show_config_prints_kernel_path(capsys):
-    """show_config() prints the version and the kernel path (instruction-set level) in use,
-    and returns None."""
+    """show_config() prints the version and the kernel path (instruction-set level)
+    in use, and returns None."""
     assert fastrelu.show_config() is None
     text = capsys.readouterr().out
     assert fastrelu.__version__ in text
@@ -52,77 +54,71 @@ def test_show_config_to_file():
     assert "kernel path" in buf.getvalue()
 
 
-UNARY = [fastrelu.relu, fastrelu.relu_grad]
+def _operands(op):
+    x = np.array([-1.0, 2.0, 7.0])
+    return (x[::-1].copy(), x)[-op.arity:]
 
 
-@pytest.mark.parametrize("func", UNARY, ids=lambda f: f.__name__)
-def test_unary_positional_only(func):
-    """x is positional-only (x=... is a TypeError); out may be given by keyword or
-    position; extra arguments are a TypeError."""
+@pytest.mark.parametrize("op", OPS, ids=op_id)
+def test_calling_conventions(op):
+    """The inputs are positional-only (by name: TypeError); a required input
+    or parameter missing, an extra positional argument or an unknown keyword
+    is a TypeError; the parameters go by position or name, ``out`` by keyword
+    or position, with the same result."""
+    f = getattr(fastrelu, op.name)
+    arrays = _operands(op)
+    params = param_sets(op, "float64")[0]
+    want = expected(op, arrays, params)
+    with pytest.raises(TypeError):
+        f(*arrays[:-1], *params, x=arrays[-1])
+    with pytest.raises(TypeError):
+        f(*arrays[:-1])
+    with pytest.raises(TypeError):
+        f(*arrays, *params, np.empty(3), np.empty(3))
+    with pytest.raises(TypeError):
+        f(*arrays, *params, bogus=1)
+    required = [p for p in op.params if p.default is None]
+    if required:
+        with pytest.raises(TypeError):
+            f(*arrays)
+    assert_same(call(op, arrays, params, keywords=True), want)
+    out = np.empty(3)
+    assert f(*arrays, *params, out=out) is out
+    assert_same(out, want)
+    out2 = np.empty(3)
+    assert f(*arrays, *params, out2) is out2
+    assert_same(out2, want)
+    assert_same(f(*arrays, *params, out=None), want)
+
+
+@pytest.mark.parametrize("op", [op for op in OPS if any(p.default is not None
+                                                        for p in op.params)], ids=op_id)
+def test_default_parameters(op):
+    """Parameters with a default (``negative_slope=0.01``) may be left out."""
+    arrays = _operands(op)
+    defaults = tuple(p.default for p in op.params)
+    assert_same(call(op, arrays), expected(op, arrays, defaults))
+    if op.inplace:
+        x = arrays[-1].copy()
+        assert_same(call_inplace(op, x), expected(op, arrays, defaults))
+
+
+@pytest.mark.parametrize("op", INPLACE_OPS, ids=op_id)
+def test_inplace_calling_conventions(op):
+    """The in-place twin takes x (positional-only) and the parameters: no out,
+    nothing extra; x is unchanged by the refused calls."""
+    f = getattr(fastrelu, op.inplace_name)
     x = np.array([-1.0, 2.0])
+    params = param_sets(op, "float64")[0]
     with pytest.raises(TypeError):
-        func(x=x)
+        f(*params, x=x)
     with pytest.raises(TypeError):
-        func()
+        f()
     with pytest.raises(TypeError):
-        func(x, np.empty(2), np.empty(2))
+        f(x, *params, np.empty(2))
     with pytest.raises(TypeError):
-        func(x, bogus=1)
-    out = np.empty(2)
-    assert func(x, out=out) is out
-    out2 = np.empty(2)
-    assert func(x, out2) is out2
-    assert_same(out, out2)
-    assert_same(func(x, out=None), out)
-
-
-def test_relu_inplace_positional_only():
-    """relu_ takes exactly one positional argument."""
-    x = np.array([-1.0, 2.0])
-    with pytest.raises(TypeError):
-        fastrelu.relu_(x=x)
-    with pytest.raises(TypeError):
-        fastrelu.relu_()
-    with pytest.raises(TypeError):
-        fastrelu.relu_(x, np.empty(2))
-    with pytest.raises(TypeError):
-        fastrelu.relu_(x, out=np.empty(2))
+        f(x, *params, out=np.empty(2))
     assert x.tolist() == [-1.0, 2.0]
-
-
-def test_relu_backward_positional_only():
-    """grad_output and x are positional-only; out by keyword or position."""
-    g, x = np.array([5.0, 6.0]), np.array([-1.0, 2.0])
-    with pytest.raises(TypeError):
-        fastrelu.relu_backward(grad_output=g, x=x)
-    with pytest.raises(TypeError):
-        fastrelu.relu_backward(g, x=x)
-    with pytest.raises(TypeError):
-        fastrelu.relu_backward(g)
-    out = np.empty(2)
-    assert fastrelu.relu_backward(g, x, out=out) is out
-    assert fastrelu.relu_backward(g, x, out) is out
-    assert out.tolist() == [0.0, 6.0]
-
-
-@pytest.mark.parametrize("name, params", [
-    ("relu", [("x", "POSITIONAL_ONLY", inspect.Parameter.empty),
-              ("out", "POSITIONAL_OR_KEYWORD", None)]),
-    ("relu_", [("x", "POSITIONAL_ONLY", inspect.Parameter.empty)]),
-    ("relu_grad", [("x", "POSITIONAL_ONLY", inspect.Parameter.empty),
-                   ("out", "POSITIONAL_OR_KEYWORD", None)]),
-    ("relu_backward", [("grad_output", "POSITIONAL_ONLY", inspect.Parameter.empty),
-                       ("x", "POSITIONAL_ONLY", inspect.Parameter.empty),
-                       ("out", "POSITIONAL_OR_KEYWORD", None)]),
-])
-def test_signatures(name, params):
-    """inspect.signature works and shows the documented parameters, kinds and defaults."""
-    func = getattr(fastrelu, name)
-    sig = inspect.signature(func)
-    got = [(p.name, p.kind.name, p.default) for p in sig.parameters.values()]
-    assert got == params
-    assert func.__doc__ and func.__doc__.strip()
-    assert func.__name__ == name
 
 
 def test_config_function_signatures():
@@ -132,41 +128,22 @@ def test_config_function_signatures():
     assert list(inspect.signature(fastrelu.get_num_threads).parameters) == []
 
 
-@pytest.mark.parametrize("name, nin, nout", [("ufunc_relu", 1, 1), ("ufunc_relu_grad", 1, 1),
-                                              ("ufunc_relu_backward", 2, 1)])
-def test_ufuncs_exist(name, nin, nout):
-    """The ufuncs are np.ufunc objects with the expected nin/nout and a loop for every
-    supported dtype (same type in and out)."""
-    uf = getattr(ufuncs, name.replace("ufunc_", ""))
+@pytest.mark.parametrize("op", OPS, ids=op_id)
+def test_ufunc_loops(op):
+    """The ufunc of every op is an np.ufunc with one input per operand and
+    parameter, and a loop for every dtype the op takes: the operands and the
+    output of that type, a slope operand float32 (float64 for float64 data),
+    a bound or value operand of the data's type."""
+    uf = getattr(ufuncs, op.name)
     assert isinstance(uf, np.ufunc)
-    assert (uf.nin, uf.nout, uf.nargs) == (nin, nout, nin + nout)
-    chars = {dt.char for dt in oracle.ALL_DTYPES}
-    loop_chars = set()
+    assert (uf.nin, uf.nout) == (op.arity + len(op.params), 1)
+    loops = set()
     for t in uf.types:
-        ins, outs = t.split("->")
-        assert len(set(ins + outs)) == 1, t        # every operand the same type
-        loop_chars.add(outs)
-    # every supported type has a loop (int64 may be listed as 'l' and/or 'q')
-    for c in chars:
-        assert np.dtype(c).num in {np.dtype(lc).num for lc in loop_chars} or \
-            any(np.dtype(lc) == np.dtype(c) for lc in loop_chars), c
+        ins, out = t.split("->")
+        data, params = ins[:op.arity], ins[op.arity:]
+        assert set(data) == {out}, t
+        slope = "d" if np.dtype(out) == np.float64 else "f"
+        assert list(params) == [slope if p.kind == "slope" else out for p in op.params], t
+        loops.add(np.dtype(out).name)
+    assert loops == set(op.dtype_names)
     assert uf.__doc__
-
-
-@pytest.mark.parametrize("dtype", oracle.DTYPE_NAMES)
-def test_ufuncs_compute_the_oracle(dtype, values):
-    """Called directly, the ufuncs give the oracle's bits (contiguous and strided)."""
-    x = values(dtype, 301)
-    g = values(dtype, 301)
-    for xs, gs in ((x, g), (x[::3], g[::3]), (x[::-1], g)):
-        assert_same(ufuncs.relu(xs), oracle.relu(xs))
-        assert_same(ufuncs.relu_grad(xs), oracle.relu_grad(xs))
-        assert_same(ufuncs.relu_backward(gs, xs), oracle.relu_backward(gs, xs))
-
-
-def test_public_functions_match_ufuncs(values):
-    """fastrelu.relu and the ufunc agree on 2-D inputs of every layout."""
-    x = values("float32", 60).reshape(6, 10)
-    for v in (x, x.T, x[::2, 1::3], np.asfortranarray(x)):
-        assert_same(fastrelu.relu(v), ufuncs.relu(v))
-        assert_same(fastrelu.relu_grad(v), ufuncs.relu_grad(v))

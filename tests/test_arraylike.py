@@ -1,7 +1,8 @@
-"""Array-likes: lists, nested lists, Python and NumPy scalars, 0-d arrays, objects
-with __array__, objects exposing only the buffer protocol, objects exposing only
+"""Array-likes through every operation of the registry that takes their dtype:
+lists, nested lists, Python and NumPy scalars, 0-d arrays, objects with
+__array__, objects exposing only the buffer protocol, objects exposing only
 __dlpack__, and read-only inputs. The result is always an ndarray with the
-oracle's bits; the input is never modified."""
+reference's bits; the input is never modified."""
 import array
 import ctypes
 
@@ -9,8 +10,16 @@ import numpy as np
 import pytest
 
 import fastrelu
-import oracle
-from oracle import assert_same
+from helpers import (ALL_DTYPE_NAMES, OPS, assert_same, call, call_inplace, expected,
+                     layout_params, make_layout, native_dtype, op_id, param_sets,
+                     relayout, snapshot)
+
+pytestmark = pytest.mark.core
+
+
+def ops_for(dtype):
+    """The operations that take ``dtype``."""
+    return [op for op in OPS if native_dtype(dtype).name in op.dtype_names]
 
 
 class ArrayOnly:
@@ -37,15 +46,21 @@ class DLPackOnly:
 
 
 def check_all(obj, as_array):
-    """relu, relu_grad and relu_backward(obj, obj) of an array-like equal the oracle on
-    ``as_array`` (what the object holds), and return ndarrays."""
-    expected_relu = oracle.relu(as_array)
-    assert_same(fastrelu.relu(obj), expected_relu)
-    assert_same(fastrelu.relu_grad(obj), oracle.relu_grad(as_array))
-    assert_same(fastrelu.relu_backward(obj, obj), oracle.relu_backward(as_array, as_array))
-    out = np.empty(as_array.shape, oracle.native_dtype(as_array.dtype))
-    assert fastrelu.relu(obj, out=out) is out
-    assert_same(out, expected_relu)
+    """Every op that takes ``as_array``'s dtype (what the object holds), with
+    each generated parameter, on ``obj`` (as both operands of a backward, and
+    as either one next to the ndarray) gives the reference's bits as an
+    ndarray, also into an out."""
+    for op in ops_for(as_array.dtype):
+        for params in param_sets(op, native_dtype(as_array.dtype)):
+            want = expected(op, (as_array,) * op.arity, params)
+            assert_same(call(op, (obj,) * op.arity, params), want)
+            out = np.empty(as_array.shape, native_dtype(as_array.dtype))
+            assert call(op, (obj,) * op.arity, params, out=out) is out
+            assert_same(out, want)
+            if op.arity == 2:
+                other = np.array(as_array, copy=True)
+                assert_same(call(op, (obj, other), params), want)
+                assert_same(call(op, (other, obj), params), want)
 
 
 @pytest.mark.parametrize("value, dtype", [
@@ -72,7 +87,7 @@ def test_lists(value, dtype):
 
 def test_tuple_input():
     """Tuples work like lists."""
-    assert_same(fastrelu.relu((-1.0, 3.0)), np.array([0.0, 3.0]))
+    check_all((-1.0, 3.0, 6.5, np.nan), np.array([-1.0, 3.0, 6.5, np.nan]))
 
 
 @pytest.mark.parametrize("value", [-3, 0, 5, -2.5, -0.0, 0.0, 3.25, float("inf"),
@@ -80,13 +95,11 @@ def test_tuple_input():
 def test_python_scalars(value):
     """A Python int or float gives a 0-d ndarray (not a scalar) of int64 / float64."""
     a = np.asarray(value)
-    for func, ref in ((fastrelu.relu, oracle.relu), (fastrelu.relu_grad, oracle.relu_grad)):
-        r = func(value)
-        assert type(r) is np.ndarray and r.ndim == 0
-        assert_same(r, ref(a))
-    r = fastrelu.relu_backward(value, value)
-    assert type(r) is np.ndarray and r.shape == ()
-    assert_same(r, oracle.relu_backward(a, a))
+    for op in ops_for(a.dtype):
+        for params in param_sets(op, a.dtype):
+            r = call(op, (value,) * op.arity, params)
+            assert type(r) is np.ndarray and r.ndim == 0
+            assert_same(r, expected(op, (a,) * op.arity, params))
 
 
 def test_negative_zero_scalar_gives_positive_zero():
@@ -101,37 +114,33 @@ def test_negative_zero_scalar_gives_positive_zero():
 def test_numpy_scalars(value):
     """NumPy scalars give 0-d ndarrays of their own dtype."""
     a = np.asarray(value)
-    r = fastrelu.relu(value)
-    assert type(r) is np.ndarray and r.shape == () and r.dtype == value.dtype
-    assert_same(r, oracle.relu(a))
-    assert_same(fastrelu.relu_grad(value), oracle.relu_grad(a))
-    assert_same(fastrelu.relu_backward(value, value), oracle.relu_backward(a, a))
+    for op in ops_for(a.dtype):
+        (params,) = param_sets(op, a.dtype)[:1]
+        r = call(op, (value,) * op.arity, params)
+        assert type(r) is np.ndarray and r.shape == () and r.dtype == value.dtype
+        assert_same(r, expected(op, (a,) * op.arity, params))
 
 
-@pytest.mark.parametrize("dtype", oracle.DTYPE_NAMES)
+@pytest.mark.parametrize("dtype", ALL_DTYPE_NAMES)
 def test_zero_dim_arrays(dtype):
-    """0-d arrays: out of place, with out, in place (relu_ returns the same 0-d array)."""
-    for v in (-1, 0, 1, 100):
+    """0-d arrays: out of place, with out, in place (the in-place twin returns
+    the same 0-d array)."""
+    for v in (-1, 0, 1, 6, 100):
         x = np.array(v).astype(dtype)
-        assert_same(fastrelu.relu(x), oracle.relu(x))
-        out = np.empty((), dtype)
-        assert fastrelu.relu(x, out=out) is out
-        assert_same(out, oracle.relu(x))
-        y = x.copy()
-        assert fastrelu.relu_(y) is y
-        assert_same(y, oracle.relu(x))
-        assert_same(fastrelu.relu_grad(x), oracle.relu_grad(x))
-        assert_same(fastrelu.relu_backward(x, x), oracle.relu_backward(x, x))
+        check_all(x, x)
+        for op in [op for op in ops_for(dtype) if op.inplace]:
+            for params in param_sets(op, dtype):
+                y = x.copy()
+                assert call_inplace(op, y, params) is y
+                assert_same(y, expected(op, (x,), params))
 
 
-@pytest.mark.parametrize("dtype", oracle.DTYPE_NAMES)
-@pytest.mark.parametrize("layout", ["C", "step2", "F-2d", "byteswapped", "0-d"])
+@pytest.mark.parametrize("dtype, layout",
+                         layout_params(names=["C", "step2", "F-2d", "byteswapped", "0-d"]))
 def test_objects_with_array_method(dtype, layout, values):
     """Objects with only __array__ are converted; the underlying array is not modified."""
-    if not oracle.layout_applies(layout, dtype):
-        return
-    a = oracle.make_layout(layout, values(dtype, 30))
-    before = oracle.snapshot(a)
+    a = make_layout(layout, values(dtype, 30))
+    before = snapshot(a)
     check_all(ArrayOnly(a), a)
     assert_same(a, before)
 
@@ -179,53 +188,65 @@ def test_buffer_protocol_objects(make, rng):
     raw = rng.integers(0, 256, size=32, dtype=np.uint8).tobytes()
     obj = make(raw)
     a = np.asarray(obj)
-    assert a.dtype in oracle.ALL_DTYPES, a.dtype
+    assert a.dtype.name in ALL_DTYPE_NAMES, a.dtype
     snapshot = bytes(memoryview(obj).tobytes())
     check_all(obj, np.array(a, copy=True))
     assert memoryview(obj).tobytes() == snapshot
 
 
-@pytest.mark.parametrize("dtype", oracle.DTYPE_NAMES)
+@pytest.mark.parametrize("dtype", ALL_DTYPE_NAMES)
 @pytest.mark.parametrize("layout", ["C", "step2", "F-2d", "readonly", "0-d", "empty",
                                     "reversed"])
 def test_dlpack_only_objects(dtype, layout, values):
     """Objects with only __dlpack__/__dlpack_device__ are imported with np.from_dlpack;
     the exporter's data is not modified (read-only exporters included)."""
-    a = oracle.make_layout(layout, values(dtype, 24))
-    before = oracle.snapshot(a)
+    a = make_layout(layout, values(dtype, 24))
+    before = snapshot(a)
     obj = DLPackOnly(a)
     assert not hasattr(obj, "__array__")
     check_all(obj, a)
     assert_same(a, before)
 
 
-def test_dlpack_only_relu_inplace_refused():
-    """relu_ works in place on ndarrays only: a DLPack-only object is a TypeError."""
+@pytest.mark.parametrize("op", [op for op in OPS if op.inplace], ids=op_id)
+def test_dlpack_only_inplace_refused(op):
+    """The in-place twins work on ndarrays only: a DLPack-only object is a
+    TypeError, and its data is not modified."""
+    a = np.array([-1.0, 1.0])
     with pytest.raises(TypeError):
-        fastrelu.relu_(DLPackOnly(np.array([-1.0, 1.0])))
+        call_inplace(op, DLPackOnly(a), param_sets(op, "float64")[0])
+    assert a.tolist() == [-1.0, 1.0]
 
 
-@pytest.mark.parametrize("dtype", oracle.DTYPE_NAMES)
+@pytest.mark.parametrize("dtype", ALL_DTYPE_NAMES)
 @pytest.mark.parametrize("layout", ["readonly", "broadcast-row", "broadcast-scalar"])
 def test_readonly_inputs_accepted(dtype, layout, values):
-    """relu, relu_grad and relu_backward accept read-only inputs (and out= as well)."""
-    a = oracle.make_layout(layout, values(dtype, 33))
+    """Every op accepts read-only inputs (with a fresh result and out=)."""
+    a = make_layout(layout, values(dtype, 33))
     assert not a.flags.writeable
     check_all(a, a)
-    g = oracle.relayout("readonly", values(dtype, a.size).reshape(a.shape))
-    assert_same(fastrelu.relu_backward(g, a), oracle.relu_backward(g, a))
+    g = relayout("readonly", values(dtype, a.size).reshape(a.shape))
+    for op in ops_for(dtype):
+        if op.arity == 2:
+            (params,) = param_sets(op, dtype)[:1]
+            assert_same(call(op, (g, a), params), expected(op, (g, a), params))
 
 
-def test_mixed_array_likes_in_backward():
-    """relu_backward with a list and an ndarray of the same resulting dtype."""
-    x = np.array([-1.0, 2.0, 0.0, 3.0])
-    g = [10.0, 20.0, np.inf, np.nan]
-    assert_same(fastrelu.relu_backward(g, x), oracle.relu_backward(np.array(g), x))
-    assert_same(fastrelu.relu_backward(x, g), oracle.relu_backward(x, np.array(g)))
+@pytest.mark.parametrize("op", [op for op in OPS if op.arity == 2], ids=op_id)
+def test_mixed_array_likes_in_backward(op):
+    """A backward with a list and an ndarray of the same resulting dtype."""
+    x = np.array([-1.0, 2.0, 0.0, 3.0, 7.0])
+    g = [10.0, 20.0, np.inf, np.nan, -1.0]
+    for params in param_sets(op, "float64"):
+        assert_same(call(op, (g, x), params), expected(op, (np.array(g), x), params))
+        assert_same(call(op, (x, g), params), expected(op, (x, np.array(g)), params))
 
 
-def test_list_result_is_ndarray_with_out():
-    """A list input with an ndarray out writes into out and returns it."""
-    out = np.full(3, 9, dtype=np.int64)
-    assert fastrelu.relu([-1, 0, 4], out=out) is out
-    assert out.tolist() == [0, 0, 4]
+@pytest.mark.parametrize("op", [op for op in OPS if "int64" in op.dtype_names], ids=op_id)
+def test_list_result_is_ndarray_with_out(op):
+    """An integer list with an ndarray out (int64) writes into out and returns it."""
+    values = [-1, 0, 4, 6, 9]
+    for params in param_sets(op, "int64"):
+        out = np.full(5, 99, dtype=np.int64)
+        assert call(op, (values,) * op.arity, params, out=out) is out
+        assert_same(out, expected(op, (np.array(values),) * op.arity, params))

@@ -1,85 +1,51 @@
-"""A downstream Cython extension cimports fastrelu.kernels and gets its results."""
+"""A downstream Cython extension cimports fastrelu.kernels -- every operation
+of the registry for every dtype it takes, as the generated kernels.pxd
+declares them -- and gets the reference's bits (out of place and in place,
+small and large enough for the threads)."""
 import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
-import numpy as np
 import pytest
 
 import fastrelu
+from fastrelu._registry import OPS
 
 pytest.importorskip("Cython")
 
-DOWNSTREAM = textwrap.dedent("""
-    # cython: language_level=3
-    from libc.stdint cimport int8_t, uint16_t
-    from fastrelu.kernels cimport (relu_float32, relu_float64, relu_int8, relu_float16,
-                                   relu_backward_float32, relu_grad_int8, relu6_float64,
-                                   leaky_relu_float32, leaky_relu_backward_float64,
-                                   relu6_backward_int8)
-    import numpy as np
+TESTS_DIR = Path(__file__).resolve().parent
+#: the C type of each dtype in kernels.pxd (float16 as its raw bits)
+CTYPES = {"float16": "uint16_t", "float32": "float", "float64": "double",
+          **{f"{s}int{b}": f"{s}int{b}_t" for s in ("", "u") for b in (8, 16, 32, 64)}}
 
-    def relu32(float[::1] x):
-        out = np.empty(x.shape[0], dtype=np.float32)
-        cdef float[::1] o = out
-        if x.shape[0]:
-            with nogil:
-                relu_float32(&x[0], &o[0], x.shape[0])
-        return out
 
-    def relu32_inplace(float[::1] x):
-        with nogil:
-            relu_float32(&x[0], &x[0], x.shape[0])
+def wrapper(op, dt):
+    """A def function ``call_<op>_<dtype>(operands..., out, params...)``."""
+    ct = CTYPES[dt]
+    operands = ["g", "x"] if op.arity == 2 else ["x"]
+    params = [("double" if p.kind == "slope" else ct, p.name) for p in op.params]
+    args = ", ".join([f"{ct}[::1] {a}" for a in operands + ["out"]]
+                     + [f"{t} {name}" for t, name in params])
+    pointers = ", ".join([f"&{a}[0]" for a in operands + ["out"]] + ["out.shape[0]"]
+                         + [name for _, name in params])
+    return textwrap.dedent(f"""
+        def call_{op.name}_{dt}({args}):
+            if out.shape[0]:
+                with nogil:
+                    {op.name}_{dt}({pointers})
+        """)
 
-    def relu16(uint16_t[::1] x):
-        out = np.empty(x.shape[0], dtype=np.uint16)
-        cdef uint16_t[::1] o = out
-        relu_float16(&x[0], &o[0], x.shape[0])
-        return out.view(np.float16)
 
-    def relu8(int8_t[::1] x):
-        out = np.empty(x.shape[0], dtype=np.int8)
-        cdef int8_t[::1] o = out
-        relu_int8(&x[0], &o[0], x.shape[0])
-        return out
+def downstream_source():
+    names = [f"{op.name}_{dt}" for op in OPS for dt in op.dtype_names]
+    header = ("# cython: language_level=3\n"
+              "from libc.stdint cimport (int8_t, int16_t, int32_t, int64_t,\n"
+              "                          uint8_t, uint16_t, uint32_t, uint64_t)\n"
+              f"from fastrelu.kernels cimport ({', '.join(names)})\n")
+    return header + "".join(wrapper(op, dt) for op in OPS for dt in op.dtype_names)
 
-    def grad8(int8_t[::1] x):
-        out = np.empty(x.shape[0], dtype=np.int8)
-        cdef int8_t[::1] o = out
-        relu_grad_int8(&x[0], &o[0], x.shape[0])
-        return out
-
-    def backward32(float[::1] g, float[::1] x):
-        out = np.empty(x.shape[0], dtype=np.float32)
-        cdef float[::1] o = out
-        relu_backward_float32(&g[0], &x[0], &o[0], x.shape[0])
-        return out
-
-    def relu6_64(double[::1] x):
-        out = np.empty(x.shape[0])
-        cdef double[::1] o = out
-        relu6_float64(&x[0], &o[0], x.shape[0])
-        return out
-
-    def leaky32(float[::1] x, double slope):
-        out = np.empty(x.shape[0], dtype=np.float32)
-        cdef float[::1] o = out
-        leaky_relu_float32(&x[0], &o[0], x.shape[0], slope)
-        return out
-
-    def leaky_backward64(double[::1] g, double[::1] x, double slope):
-        out = np.empty(x.shape[0])
-        cdef double[::1] o = out
-        leaky_relu_backward_float64(&g[0], &x[0], &o[0], x.shape[0], slope)
-        return out
-
-    def relu6_backward8(int8_t[::1] g, int8_t[::1] x):
-        out = np.empty(x.shape[0], dtype=np.int8)
-        cdef int8_t[::1] o = out
-        relu6_backward_int8(&g[0], &x[0], &o[0], x.shape[0])
-        return out
-""")
 
 SETUP = textwrap.dedent("""
     from setuptools import Extension, setup
@@ -88,39 +54,43 @@ SETUP = textwrap.dedent("""
 """)
 
 CHECK = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, sys.argv[1])
     import numpy as np
-    import downstream as d
+    import downstream
+    from fastrelu._registry import OPS
+    from helpers import assert_same, expected, param_operand, param_sets, random_values
+
+    def raw(a):
+        return a.view(np.uint16) if a.dtype == np.float16 else a
+
     rng = np.random.default_rng(0)
-    x = rng.standard_normal(100_003).astype(np.float32)
-    x[:4] = [np.nan, -0.0, -np.inf, np.inf]
-    zero32 = np.float32(0)
-    def same(a, b):
-        assert a.dtype == b.dtype and a.shape == b.shape, (a.dtype, b.dtype)
-        assert np.array_equal(a.view(f"u{a.itemsize}"), b.view(f"u{b.itemsize}")), (a, b)
-    relu = lambda v: np.where(v <= 0, np.zeros((), v.dtype), v)
-    same(d.relu32(x), relu(x))
-    y = x.copy(); d.relu32_inplace(y); same(y, relu(x))
-    h = x.astype(np.float16)
-    same(d.relu16(h.view(np.uint16)), relu(h))
-    i8 = rng.integers(-128, 128, 1000).astype(np.int8)
-    same(d.relu8(i8), np.maximum(i8, 0))
-    same(d.grad8(i8), (i8 > 0).astype(np.int8))
-    g = rng.standard_normal(x.size).astype(np.float32)
-    same(d.backward32(g, x), np.where(x > 0, g, zero32))
-    x64 = x.astype(np.float64) * 5
-    same(d.relu6_64(x64), np.where(x64 >= 6, 6.0, relu(x64)))
-    with np.errstate(all="ignore"):
-        same(d.leaky32(x, 0.1), np.where(x > 0, x, x * np.float32(0.1)))
-        g64 = g.astype(np.float64)
-        same(d.leaky_backward64(g64, x64, 0.2), np.where(x64 > 0, g64, g64 * 0.2))
-    same(d.relu6_backward8(i8, i8), np.where((i8 > 0) & (i8 < 6), i8, np.int8(0)))
-    print("ok")
+    checked = 0
+    for op in OPS:
+        for dt in op.dtype_names:
+            fn = getattr(downstream, f"call_{op.name}_{dt}")
+            for n, params in zip((0, 1, 17, 100_003), param_sets(op, dt) * 4):
+                arrays = tuple(random_values(rng, dt, n) for _ in op.inputs)
+                want = expected(op, arrays, params)
+                c_params = []
+                for i, (p, v) in enumerate(zip(op.params, params)):
+                    operand = param_operand(op, i, v, dt)
+                    c_params.append(float(operand) if p.kind == "slope"
+                                    else raw(operand).item())
+                out = np.empty(n, dt)
+                fn(*map(raw, arrays), raw(out), *c_params)
+                assert_same(out, want, f"{op.name}_{dt}")
+                y = arrays[-1].copy()                        # in place: out is x
+                fn(*map(raw, arrays[:-1] + (y,)), raw(y), *c_params)
+                assert_same(y, want, f"{op.name}_{dt} in place")
+                checked += 1
+    print("ok", checked)
 """)
 
 
 @pytest.mark.slow
-def test_downstream_extension_cimports_the_kernels(tmp_path):
-    (tmp_path / "downstream.pyx").write_text(DOWNSTREAM)
+def test_downstream_extension_cimports_every_kernel(tmp_path):
+    (tmp_path / "downstream.pyx").write_text(downstream_source())
     (tmp_path / "setup.py").write_text(SETUP)
     (tmp_path / "check.py").write_text(CHECK)
     env = dict(os.environ)
@@ -130,10 +100,11 @@ def test_downstream_extension_cimports_the_kernels(tmp_path):
     build = subprocess.run([sys.executable, "setup.py", "build_ext", "--inplace"],
                            cwd=tmp_path, env=env, capture_output=True, text=True)
     assert build.returncode == 0, build.stderr[-3000:]
-    check = subprocess.run([sys.executable, "check.py"], cwd=tmp_path, env=env,
-                           capture_output=True, text=True)
+    check = subprocess.run([sys.executable, "-W", "error", "check.py", str(TESTS_DIR)],
+                           cwd=tmp_path, env=env, capture_output=True, text=True)
     assert check.returncode == 0, check.stderr[-3000:]
-    assert check.stdout.strip() == "ok"
+    n_kernels = sum(len(op.dtype_names) for op in OPS)
+    assert check.stdout.split() == ["ok", str(4 * n_kernels)]
 
 
 def test_the_pxd_is_installed_next_to_the_module():

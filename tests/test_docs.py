@@ -1,12 +1,15 @@
-"""Every example in the public docstrings runs and prints what it shows; the
-public API is typed and introspectable."""
+"""Every example in the public docstrings runs and prints what it shows; every
+function the registry generates has a full numpydoc docstring; the public API
+is typed and introspectable."""
 import doctest
 import inspect
+import re
 
 import pytest
 
 import fastrelu
 from fastrelu import ufuncs
+from fastrelu._registry import FUNCTION_NAMES, OPS
 
 PUBLIC = [getattr(fastrelu, name) for name in fastrelu.__all__ if name != "__version__"]
 
@@ -21,20 +24,35 @@ def test_docstring_examples(obj):
     assert runner.failures == 0
 
 
-@pytest.mark.parametrize("func", [f for f in PUBLIC if callable(f)], ids=lambda f: f.__name__)
-def test_numpydoc_sections(func):
+@pytest.mark.parametrize("name", FUNCTION_NAMES)
+def test_numpydoc_sections(name):
+    """Every function of the registry documents its parameters (each by name),
+    what it returns and raises, and has examples; its signature is
+    introspectable."""
+    func = getattr(fastrelu, name)
     doc = func.__doc__
-    if func.__name__.startswith(("relu", "leaky")):
-        for section in ("Parameters", "Returns", "Raises", "Examples"):
-            assert section in doc, f"{func.__name__}: no {section} section"
-    inspect.signature(func)           # introspectable
+    for section in ("Parameters", "Returns", "Raises", "Examples"):
+        assert f"{section}\n    {'-' * len(section)}" in doc, f"{name}: no {section} section"
+    section = doc.split("Parameters", 1)[1].split("Returns", 1)[0]
+    documented = {p for names in re.findall(r"^    (\w+(?:, \w+)*) :", section, re.M)
+                  for p in names.split(", ")}
+    assert documented == set(inspect.signature(func).parameters), name
 
 
-def test_positional_only_first_arguments():
-    params = inspect.signature(fastrelu.relu_backward).parameters
-    assert [p.kind for p in params.values()][:2] == [inspect.Parameter.POSITIONAL_ONLY] * 2
+@pytest.mark.parametrize("func", [f for f in PUBLIC if callable(f)], ids=lambda f: f.__name__)
+def test_introspectable(func):
+    assert func.__doc__ and func.__doc__.strip()
+    inspect.signature(func)
+
+
+@pytest.mark.parametrize("op", OPS, ids=lambda op: op.name)
+def test_positional_only_inputs(op):
+    """The array operands are positional-only: passing them by name is a TypeError."""
+    params = inspect.signature(getattr(fastrelu, op.name)).parameters
+    kinds = [p.kind for p in params.values()]
+    assert kinds[:op.arity] == [inspect.Parameter.POSITIONAL_ONLY] * op.arity
     with pytest.raises(TypeError):
-        fastrelu.relu(x=[1.0])
+        getattr(fastrelu, op.name)(**{name: [1.0] for name in op.inputs})
 
 
 def test_typing_files_are_shipped():

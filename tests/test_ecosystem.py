@@ -1,4 +1,5 @@
-"""fastrelu inside the PyData ecosystem: ufuncs, pandas, xarray, dask, pickling."""
+"""fastrelu inside the PyData ecosystem, for every operation of the registry:
+ufuncs, pandas, xarray, dask, pickling."""
 import pickle
 
 import numpy as np
@@ -6,6 +7,8 @@ import pytest
 
 import fastrelu as fr
 from fastrelu import ufuncs
+from fastrelu._registry import BY_NAME, FUNCTION_NAMES
+from helpers import OPS, assert_same, call, expected, op_id, param_sets
 
 dask_array = pytest.importorskip("dask.array")
 pd = pytest.importorskip("pandas")
@@ -13,39 +16,36 @@ xr = pytest.importorskip("xarray")
 
 
 def relu_oracle(x):
-    return np.where(x <= 0, np.zeros((), dtype=x.dtype), x)   # NaN kept
+    return expected(OPS[0], (x,))
 
 
 # --- the ufuncs ------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name, nin", [
-    ("relu", 1), ("relu_grad", 1), ("relu_backward", 2), ("relu6", 1),
-    ("relu6_backward", 2), ("leaky_relu", 2), ("leaky_relu_backward", 3),
-])
-def test_ufuncs_are_numpy_ufuncs(name, nin):
-    uf = getattr(ufuncs, name)
+@pytest.mark.parametrize("op", OPS, ids=op_id)
+def test_ufuncs_are_numpy_ufuncs(op):
+    uf = getattr(ufuncs, op.name)
     assert isinstance(uf, np.ufunc)
-    assert (uf.__name__, uf.nin, uf.nout) == (name, nin, 1)
+    assert (uf.__name__, uf.nin, uf.nout) == (op.name, op.arity + len(op.params), 1)
     assert pickle.loads(pickle.dumps(uf)) is uf
 
 
-def test_ufuncs_follow_numpy_protocols():
+@pytest.mark.parametrize("op", [op for op in OPS if op.params], ids=op_id)
+def test_ufunc_parameters_broadcast(op):
+    """A parameter of a ufunc may be an array: it broadcasts, element by element
+    (here one value per column), like any ufunc operand. (where=, out= and the
+    operands broadcasting: test_ops.py.)"""
     x = np.arange(-6.0, 6.0).reshape(3, 4)
-    np.testing.assert_array_equal(ufuncs.relu(x), relu_oracle(x))
-    # broadcasting, where=, out=
-    g = np.ones(4)
-    np.testing.assert_array_equal(ufuncs.relu_backward(g, x), (x > 0).astype(float))
-    out = np.full_like(x, -7.0)
-    ufuncs.relu(x, out=out, where=x > -3)
-    np.testing.assert_array_equal(out, np.where(x > -3, relu_oracle(x), -7.0))
-    # an array of slopes, element by element
-    slopes = np.array([0.1, 0.2, 0.3, 0.4])
-    np.testing.assert_allclose(ufuncs.leaky_relu(x, slopes), np.where(x > 0, x, x * slopes))
+    arrays = (x[::-1].copy(), x)[-op.arity:]
+    columns = [param_sets(op, "float64")[j] for j in range(4)]
+    operands = [np.array([c[i] for c in columns]) for i in range(len(op.params))]
+    want = np.stack([expected(op, tuple(a[:, j] for a in arrays), columns[j])
+                     for j in range(4)], axis=1)
+    assert_same(getattr(ufuncs, op.name)(*arrays, *operands), want)
 
 
-@pytest.mark.parametrize("func", [fr.relu, fr.relu_, fr.relu_grad, fr.relu_backward, fr.relu6,
-                                  fr.leaky_relu, fr.leaky_relu_backward, fr.relu6_backward])
-def test_functions_pickle_by_reference(func):
+@pytest.mark.parametrize("name", FUNCTION_NAMES)
+def test_functions_pickle_by_reference(name):
+    func = getattr(fr, name)
     assert pickle.loads(pickle.dumps(func)) is func
 
 
@@ -60,7 +60,7 @@ def test_pandas_series_and_dataframe_keep_their_index():
     df = pd.DataFrame({"a": [-1.0, 2.0], "b": [3.0, -4.0]}, index=[10, 20])
     rd = fr.relu6(df)
     assert isinstance(rd, pd.DataFrame) and list(rd.index) == [10, 20]
-    np.testing.assert_array_equal(rd.to_numpy(), np.clip(df.to_numpy(), 0, 6))
+    assert_same(rd.to_numpy(), expected(BY_NAME["relu6"], (df.to_numpy(),)))
     rl = fr.leaky_relu(s, 0.5)
     assert list(rl.index) == ["a", "b", "c", "d"]
     np.testing.assert_array_equal(rl.to_numpy()[[0, 1]], [-0.75, 2.0])
@@ -68,9 +68,39 @@ def test_pandas_series_and_dataframe_keep_their_index():
     np.testing.assert_array_equal(grad.to_numpy(), [0.0, 1.0, 0.0, 0.0])
 
 
-def test_pandas_unsupported_dtype_is_a_type_error():
+@pytest.mark.parametrize("op", OPS, ids=op_id)
+def test_pandas_series_keep_their_index(op):
+    """Every op on Series (float64, and int64 where the op takes it) returns a
+    Series with the index and name kept and the reference's values."""
+    for dtype in [dt for dt in ("float64", "int64") if dt in op.dtype_names]:
+        values = np.array([-1.5, 2.0, np.nan, -0.0, 7.0, 5.5]).astype(dtype) \
+            if dtype == "float64" else np.array([-2, 0, 3, 6, 9, -7], dtype)
+        index = list("abcdef")
+        series = [pd.Series(values[::-1].copy(), index=index, name="g"),
+                  pd.Series(values, index=index, name="v")][-op.arity:]
+        params = param_sets(op, dtype)[0]
+        r = call(op, series, params)
+        assert isinstance(r, pd.Series)
+        assert list(r.index) == index
+        assert_same(r.to_numpy(), expected(op, tuple(s.to_numpy() for s in series), params))
+
+
+@pytest.mark.parametrize("op", OPS, ids=op_id)
+def test_pandas_unsupported_dtype_is_a_type_error(op):
     with pytest.raises(TypeError, match="bool"):
-        fr.relu(pd.Series([True, False]))
+        call(op, (pd.Series([True, False]),) * op.arity, param_sets(op, "float64")[0])
+
+
+@pytest.mark.parametrize("op", OPS, ids=op_id)
+def test_xarray_every_op_keeps_coords_and_dims(op):
+    x = np.array([[-1.0, 2.0], [6.5, -4.0]], dtype=np.float32)
+    arrays = tuple(xr.DataArray(a, dims=("x", "y"), coords={"x": [10, 20]})
+                   for a in (x[::-1].copy(), x)[-op.arity:])
+    params = param_sets(op, "float32")[0]
+    r = call(op, arrays, params)
+    assert isinstance(r, xr.DataArray)
+    assert r.dims == ("x", "y") and list(r.coords["x"].values) == [10, 20]
+    assert_same(r.values, expected(op, tuple(a.values for a in arrays), params))
 
 
 def test_xarray_keeps_coords_and_dims():
@@ -85,15 +115,15 @@ def test_xarray_keeps_coords_and_dims():
 
 # --- dask: lazy, block by block --------------------------------------------------------------
 
-def test_dask_is_lazy_and_blockwise():
-    x = np.linspace(-5, 5, 1001).astype(np.float32)
-    d = dask_array.from_array(x, chunks=100)
-    r = fr.relu(d)
+@pytest.mark.parametrize("op", OPS, ids=op_id)
+def test_dask_every_op_is_lazy_and_blockwise(op):
+    x = np.linspace(-8, 8, 1001).astype(np.float32)
+    arrays = tuple(dask_array.from_array(a, chunks=100) for a in (x[::-1].copy(), x)[-op.arity:])
+    params = param_sets(op, "float32")[0]
+    r = call(op, arrays, params)
     assert isinstance(r, dask_array.Array)
-    assert r.chunks == d.chunks                 # block by block, nothing computed yet
-    np.testing.assert_array_equal(r.compute(), relu_oracle(x))
-    np.testing.assert_array_equal(fr.relu_backward(d, d).compute(), np.where(x > 0, x, 0))
-    np.testing.assert_array_equal(fr.relu6(d).compute(), np.clip(x, 0, 6))
+    assert r.chunks == arrays[-1].chunks         # block by block, nothing computed yet
+    assert_same(r.compute(), expected(op, tuple(a.compute() for a in arrays), params))
 
 
 @pytest.mark.slow

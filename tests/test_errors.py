@@ -1,14 +1,15 @@
-"""Every error case of every function: the exception type, a message naming the
-dtype/problem (never Cython's buffer texts), nothing written to the caller's
-arrays, and no references leaked by failing calls."""
+"""Every error case of every operation of the registry (and of its in-place
+twin): the exception type, a message naming the dtype/problem (never
+Cython's buffer texts), and nothing written -- not to the inputs, not to
+``out`` -- before it is raised."""
 import array
-import sys
 
 import numpy as np
 import pytest
 
-import fastrelu
-from oracle import DTYPE_NAMES, assert_same, make_layout, snapshot
+from helpers import (BINARY_OPS, INPLACE_OPS, INT_DTYPE_NAMES, OPS, assert_same, call,
+                     call_inplace, expected, make_layout, op_dtype_params, op_id, param_sets,
+                     reference_error, snapshot)
 
 CYTHON_TEXTS = ("Buffer dtype mismatch", "ndim", "Big-endian buffer not supported",
                 "Buffer has wrong number of dimensions", "buffer source array is read-only")
@@ -20,14 +21,23 @@ UNSUPPORTED = [
     np.dtype([("a", "<i4")]), np.dtype([("a", "<f8"), ("b", "<i2")]), np.dtype("longdouble"),
     np.dtype(">c16"), np.dtype(">M8[s]"), np.dtype("longdouble").newbyteorder(),
 ]
-UNSUPPORTED_IDS = [str(dt) for dt in UNSUPPORTED]
+
+
+def unsupported_dtypes(op):
+    """The dtypes ``op`` refuses: never-supported ones, and the integer dtypes
+    for a float-only op."""
+    return UNSUPPORTED + [np.dtype(dt) for dt in INT_DTYPE_NAMES if dt not in op.dtype_names]
+
+
+def first_params(op, dtype="float64"):
+    return param_sets(op, dtype)[0]
 
 
 def unsupported_array(dtype, n=5):
     """An array of an unsupported dtype with some (non-zero) content."""
     a = np.zeros(n, dtype=dtype)
     if dtype.kind in "iufcMm":
-        a[...] = np.arange(n) - 2 if dtype.kind not in "Mm" else np.arange(n)
+        a[...] = np.arange(n) - 2 if dtype.kind not in "Mmu" else np.arange(n)
     elif dtype.kind == "b":
         a[::2] = True
     elif dtype.kind in "US":
@@ -47,8 +57,8 @@ def check_message(excinfo, *needles):
 
 
 def assert_unchanged(a, before):
-    """``a`` still holds exactly ``before``: the same bytes (the same objects for object
-    arrays)."""
+    """``a`` still holds exactly ``before``: the same bytes (the same objects for
+    object arrays)."""
     assert a.dtype == before.dtype and a.shape == before.shape
     if a.dtype.hasobject:
         assert all(x is y for x, y in zip(a.ravel(), before.ravel()))
@@ -60,120 +70,126 @@ def good(dtype="float64", n=5):
     return np.linspace(-2, 2, n).astype(dtype)
 
 
-# --- unsupported dtypes -------------------------------------------------------------
+# --- unsupported dtypes -------------------------------------------------------------------
 
-@pytest.mark.parametrize("dtype", UNSUPPORTED, ids=UNSUPPORTED_IDS)
-@pytest.mark.parametrize("func", ["relu", "relu_", "relu_grad", "relu_backward-x",
-                                  "relu_backward-g", "relu_backward-both"])
-@pytest.mark.parametrize("layout", ["C", "step2", "0-d"])
-def test_unsupported_dtype(func, dtype, layout):
-    """TypeError naming the dtype; no data written to the inputs or to a valid out."""
-    bad = unsupported_array(dtype, 10)
-    if layout == "step2":
-        bad = bad[::2]
-    elif layout == "0-d":
-        bad = bad[3, ...]
-    bad_before = snapshot(bad)
-    ok = good("float64", 10)[: bad.size].reshape(bad.shape)
-    ok_before = snapshot(ok)
-    out = np.full(bad.shape, 7.0)
-    with pytest.raises(TypeError) as excinfo:
-        if func == "relu":
-            fastrelu.relu(bad)
-        elif func == "relu_":
-            fastrelu.relu_(bad)
-        elif func == "relu_grad":
-            fastrelu.relu_grad(bad, out=out)
-        elif func == "relu_backward-x":
-            fastrelu.relu_backward(ok, bad, out=out)
-        elif func == "relu_backward-g":
-            fastrelu.relu_backward(bad, ok, out=out)
-        else:
-            fastrelu.relu_backward(bad, bad)
-    check_message(excinfo, str(dtype))
-    assert_unchanged(bad, bad_before)
-    assert_same(ok, ok_before)
-    assert (out == 7.0).all()
+def variants(op):
+    """How an unsupported operand reaches ``op``: as x (and, for a backward, as
+    grad_output or both), or to the in-place twin."""
+    if op.arity == 2:
+        return ["x", "grad_output", "both"]
+    return ["x", "inplace"] if op.inplace else ["x"]
 
 
-@pytest.mark.parametrize("func", ["relu", "relu_grad"])
-@pytest.mark.parametrize("dtype", UNSUPPORTED, ids=UNSUPPORTED_IDS)
-def test_unsupported_dtype_with_out(func, dtype):
-    """relu(x, out=...) with unsupported x and an out of that same dtype: TypeError."""
+@pytest.mark.parametrize("op, variant, dtype",
+                         [(op, v, dt) for op in OPS for v in variants(op)
+                          for dt in unsupported_dtypes(op)], ids=op_id)
+def test_unsupported_dtype(op, variant, dtype):
+    """TypeError naming the dtype, contiguous, strided and 0-d; no data written
+    to the inputs or to a valid out."""
+    params = first_params(op)
+    for layout in ("C", "step2", "0-d"):
+        bad = unsupported_array(dtype, 10)
+        bad = {"C": bad, "step2": bad[::2], "0-d": bad[3, ...]}[layout]
+        bad_before = snapshot(bad)
+        ok = good("float64", 10)[: bad.size].reshape(bad.shape)
+        ok_before = snapshot(ok)
+        out = np.full(bad.shape, 7.0)
+        with pytest.raises(TypeError) as excinfo:
+            if variant == "inplace":
+                call_inplace(op, bad, params)
+            elif op.arity == 1:
+                call(op, (bad,), params, out=out)
+            else:
+                g, x = {"x": (ok, bad), "grad_output": (bad, ok), "both": (bad, bad)}[variant]
+                call(op, (g, x), params, out=out)
+        check_message(excinfo, str(dtype))
+        assert_unchanged(bad, bad_before)
+        assert_same(ok, ok_before)
+        assert (out == 7.0).all()
+
+
+@pytest.mark.parametrize("op, dtype", [(op, dt) for op in OPS for dt in unsupported_dtypes(op)],
+                         ids=op_id)
+def test_unsupported_dtype_with_out_of_that_dtype(op, dtype):
+    """Unsupported operands and an out of that same dtype: TypeError, nothing written."""
     bad = unsupported_array(dtype)
     out = unsupported_array(dtype)[::-1].copy()
     bad_before, out_before = snapshot(bad), snapshot(out)
     with pytest.raises(TypeError) as excinfo:
-        getattr(fastrelu, func)(bad, out=out)
+        call(op, (bad,) * op.arity, first_params(op), out=out)
     check_message(excinfo, str(dtype))
     assert_unchanged(bad, bad_before)
     assert_unchanged(out, out_before)
 
 
+@pytest.mark.parametrize("op", OPS, ids=op_id)
 @pytest.mark.parametrize("value", [True, [True, False], 1 + 2j, [1j, 2], "abc", b"ab", None,
-                                   [None], np.datetime64("2020-01-01"), np.bool_(True)])
-def test_unsupported_array_likes(value):
+                                   [None], np.datetime64("2020-01-01"), np.bool_(True)],
+                         ids=repr)
+def test_unsupported_array_likes(op, value):
     """Array-likes that convert to an unsupported dtype: TypeError naming it."""
     dtype = np.asarray(value).dtype
-    for func in (fastrelu.relu, fastrelu.relu_grad,
-                 lambda v: fastrelu.relu_backward(v, v)):
+    with pytest.raises(TypeError) as excinfo:
+        call(op, (value,) * op.arity, first_params(op))
+    check_message(excinfo, str(dtype))
+
+
+@pytest.mark.parametrize("op, dtype", [(op, dt) for op in OPS for dt in INT_DTYPE_NAMES
+                                       if dt not in op.dtype_names], ids=op_id)
+def test_float_only_op_refuses_integer_lists(op, dtype):
+    """A float-only op refuses integer data also as a list (it becomes int64) or
+    an integer scalar: TypeError naming the dtype."""
+    for value in ([1, -2, 3], 5, np.array([1, 2], dtype)):
         with pytest.raises(TypeError) as excinfo:
-            func(value)
-        check_message(excinfo, str(dtype))
+            call(op, (value,) * op.arity, first_params(op))
+        check_message(excinfo, str(np.asarray(value).dtype))
 
 
-# --- relu_ on read-only or non-ndarray ---------------------------------------------
+# --- the in-place twins on read-only or non-ndarray -----------------------------------------
 
-@pytest.mark.parametrize("dtype", DTYPE_NAMES)
-@pytest.mark.parametrize("layout", ["readonly", "broadcast-row", "broadcast-scalar"])
-def test_relu_inplace_readonly(dtype, layout):
-    """relu_ on a read-only array (or a broadcast view): ValueError, data unchanged."""
-    x = make_layout(layout, good(dtype, 9))
-    before = snapshot(x)
-    with pytest.raises(ValueError) as excinfo:
-        fastrelu.relu_(x)
-    check_message(excinfo, "read-only")
-    assert_same(x, before)
-
-
-def test_relu_inplace_readonly_view_of_writeable():
-    """A read-only view of a writeable buffer is refused; the buffer is untouched."""
-    base = good("float32", 12)
+@pytest.mark.parametrize("op, dtype", op_dtype_params(INPLACE_OPS), ids=op_id)
+def test_inplace_readonly(op, dtype):
+    """The in-place twin on a read-only array or a broadcast view: ValueError
+    naming it read-only, data unchanged; also a read-only view of a writeable
+    buffer (the buffer is untouched)."""
+    params = first_params(op, dtype)
+    for layout in ("readonly", "broadcast-row", "broadcast-scalar"):
+        x = make_layout(layout, good(dtype, 9))
+        before = snapshot(x)
+        with pytest.raises(ValueError) as excinfo:
+            call_inplace(op, x, params)
+        check_message(excinfo, "read-only")
+        assert_same(x, before)
+    base = good(dtype, 12)
     view = base[::2]
     view.flags.writeable = False
     before = snapshot(base)
     with pytest.raises(ValueError):
-        fastrelu.relu_(view)
+        call_inplace(op, view, params)
     assert_same(base, before)
 
 
-@pytest.mark.parametrize("value", [
-    [-1.0, 2.0], (-1, 2), -1.0, 3, np.float64(-1.0), np.int8(-3),
-    array.array("d", [-1.0, 2.0]), memoryview(np.array([-1.0, 2.0])), bytearray(b"ab"),
-], ids=lambda v: type(v).__name__)
-def test_relu_inplace_non_ndarray(value):
-    """relu_ on anything but an ndarray: TypeError (nothing to modify in place)."""
+NON_NDARRAYS = [[-1.0, 2.0], (-1, 2), -1.0, 3, np.float64(-1.0), np.int8(-3),
+                array.array("d", [-1.0, 2.0]), memoryview(np.array([-1.0, 2.0])),
+                bytearray(b"ab")]
+
+
+@pytest.mark.parametrize("op", INPLACE_OPS, ids=op_id)
+@pytest.mark.parametrize("value", NON_NDARRAYS, ids=lambda v: type(v).__name__)
+def test_inplace_non_ndarray(op, value):
+    """The in-place twin on anything but an ndarray: TypeError (nothing to
+    modify in place); the object is unchanged."""
+    before = bytes(memoryview(value)) if isinstance(value, (memoryview, array.array,
+                                                            bytearray)) else repr(value)
     with pytest.raises(TypeError) as excinfo:
-        fastrelu.relu_(value)
+        call_inplace(op, value, first_params(op))
     check_message(excinfo)
-    if isinstance(value, list):
-        assert value == [-1.0, 2.0]
-    if isinstance(value, array.array):
-        assert value.tolist() == [-1.0, 2.0]
+    after = bytes(memoryview(value)) if isinstance(value, (memoryview, array.array,
+                                                           bytearray)) else repr(value)
+    assert after == before
 
 
-# --- bad out ---------------------------------------------------------------------------
-
-def _call(func, x, out):
-    if func == "relu":
-        return fastrelu.relu(x, out=out)
-    if func == "relu_grad":
-        return fastrelu.relu_grad(x, out=out)
-    return fastrelu.relu_backward(x[::-1].copy() if x.ndim else x.copy(), x, out=out)
-
-
-FUNCS = ["relu", "relu_grad", "relu_backward"]
-
+# --- bad out ----------------------------------------------------------------------------------
 
 def bad_outs(x):
     """(name, out, expected exception, message needle) for input ``x``."""
@@ -186,7 +202,6 @@ def bad_outs(x):
         ("shape-longer", np.zeros(x.size + 1, dt), ValueError, "shape"),
         ("shape-shorter", np.zeros(max(x.size - 1, 0), dt), ValueError, "shape"),
         ("shape-2d", np.zeros((1, x.size), dt), ValueError, "shape"),
-        ("shape-0d", np.zeros((), dt), ValueError, "shape"),
         ("shape-broadcastable", np.zeros((2,) + x.shape, dt), ValueError, "shape"),
         ("dtype-other", np.zeros(x.shape, other), TypeError, str(other)),
         ("dtype-same-size", np.zeros(x.shape, same_size), TypeError, str(same_size)),
@@ -207,185 +222,203 @@ def bad_outs(x):
         ("readonly", ro, ValueError, "read-only"),
         ("broadcast", np.broadcast_to(np.zeros((), dt), x.shape), ValueError, "read-only"),
     ]
-    return [c for c in cases if c[0] != "shape-0d" or x.ndim]
+    if x.ndim:
+        cases.append(("shape-0d", np.zeros((), dt), ValueError, "shape"))
+    return cases
 
 
-@pytest.mark.parametrize("func", FUNCS)
-@pytest.mark.parametrize("layout", ["C", "step2", "byteswapped", "F-2d", "0-d"])
-@pytest.mark.parametrize("dtype", DTYPE_NAMES)
-def test_bad_out(func, dtype, layout):
-    """Every bad out: the right exception and message; x and out not written."""
-    x = make_layout(layout, good(dtype, 12))
-    if layout == "byteswapped" and x.dtype.isnative:
-        x = make_layout("C", good(dtype, 12))
-    for name, out, exc, needle in bad_outs(x):
-        x_before = snapshot(x)
-        out_before = (snapshot(out) if isinstance(out, np.ndarray) else None)
-        with pytest.raises(exc) as excinfo:
-            _call(func, x, out)
-        check_message(excinfo, needle)
-        assert type(excinfo.value) in (TypeError, ValueError), name   # not a NumPy subclass
-        assert_same(x, x_before)
-        if out_before is not None:
-            assert_unchanged(out, out_before)
+@pytest.mark.parametrize("op, dtype", op_dtype_params(), ids=op_id)
+def test_bad_out(op, dtype):
+    """Every bad out, for operands contiguous, strided, byte-swapped, Fortran and
+    0-d: the right exception (TypeError or ValueError itself, not a NumPy
+    subclass) and message; neither the operands nor out written."""
+    params = first_params(op, dtype)
+    for layout in ("C", "step2", "byteswapped", "F-2d", "0-d"):
+        x = make_layout(layout, good(dtype, 12))
+        arrays = (x[::-1].copy() if x.ndim else x.copy(), x)[-op.arity:]
+        for name, out, exc, needle in bad_outs(x):
+            befores = [snapshot(a) for a in arrays]
+            out_before = snapshot(out) if isinstance(out, np.ndarray) else None
+            with pytest.raises(exc) as excinfo:
+                call(op, arrays, params, out=out)
+            check_message(excinfo, needle)
+            assert type(excinfo.value) in (TypeError, ValueError), name
+            for a, b in zip(arrays, befores):
+                assert_same(a, b)
+            if out_before is not None:
+                assert_unchanged(out, out_before)
 
 
-@pytest.mark.parametrize("func", FUNCS)
-@pytest.mark.parametrize("dtype", DTYPE_NAMES)
-def test_byteswapped_out_of_same_type_accepted(func, dtype):
-    """A byte-swapped out of x's type is accepted (same type, other byte order)."""
+@pytest.mark.parametrize("op, dtype", op_dtype_params(), ids=op_id)
+def test_byteswapped_out_of_same_type_accepted(op, dtype):
+    """A byte-swapped out of the operands' type is accepted (same type, other
+    byte order) and holds the reference's values."""
     x = good(dtype, 40)
+    arrays = (x[::-1].copy(), x)[-op.arity:]
+    params = first_params(op, dtype)
     out = np.zeros(x.shape, x.dtype.newbyteorder())
-    assert _call(func, x, out) is out
-    native = {"relu": fastrelu.relu, "relu_grad": fastrelu.relu_grad}.get(func)
-    expected = native(x) if native else fastrelu.relu_backward(x[::-1].copy(), x)
-    assert_same(out.astype(x.dtype), expected)
+    assert call(op, arrays, params, out=out) is out
+    assert_same(out.astype(x.dtype), expected(op, arrays, params))
 
 
-@pytest.mark.parametrize("func", FUNCS)
+@pytest.mark.parametrize("op, dtype", op_dtype_params(dtypes=("float64", "float32", "int64")),
+                         ids=op_id)
 @pytest.mark.parametrize("out_dtype", ["complex128", "complex64", "object", "longdouble",
                                        "U8", "S8", "bool", "timedelta64[s]"])
-@pytest.mark.parametrize("dtype", ["float64", "float32", "int64"])
-def test_out_of_unsupported_dtype_rejected(func, dtype, out_dtype):
-    """An out of an unsupported dtype is refused with fastrelu's own TypeError (naming
-    out's dtype) before anything is written, whatever x's dtype (float64 included:
-    NumPy compares np.dtype('float64') == None as True, which must not matter)."""
+def test_out_of_unsupported_dtype_rejected(op, dtype, out_dtype):
+    """An out of an unsupported dtype is refused with fastrelu's own TypeError
+    (naming out's dtype) before anything is written, whatever x's dtype
+    (float64 included: NumPy compares np.dtype('float64') == None as True,
+    which must not matter), and also for a list input (which becomes float64)."""
     x = good(dtype, 6)
-    out = np.zeros(6, out_dtype)
-    before = snapshot(out)
-    with pytest.raises(TypeError) as excinfo:
-        _call(func, x, out)
-    assert type(excinfo.value) is TypeError
-    check_message(excinfo, str(np.dtype(out_dtype)))
-    assert_unchanged(out, before)
+    for arrays in ((x[::-1].copy(), x)[-op.arity:], ([-1.0, 2.0, np.nan] * 2,) * op.arity):
+        out = np.zeros(6, out_dtype)
+        before = snapshot(out)
+        with pytest.raises(TypeError) as excinfo:
+            call(op, arrays, first_params(op, dtype), out=out)
+        assert type(excinfo.value) is TypeError
+        check_message(excinfo, str(np.dtype(out_dtype)))
+        assert_unchanged(out, before)
 
 
-# --- relu_backward operand mismatches ----------------------------------------------
+# --- the operands of a backward ---------------------------------------------------------------
 
-@pytest.mark.parametrize("dtype", DTYPE_NAMES)
-@pytest.mark.parametrize("other", ["float32", "float64", "int32", "uint8", "int64", "bool",
-                                   "complex128"])
-def test_backward_dtype_mismatch(dtype, other):
-    """grad_output and x of different dtypes: TypeError, even where casting would be safe;
-    nothing written (also with a valid out)."""
-    if np.dtype(other) == np.dtype(dtype):
-        return
+OTHERS = ["float32", "float64", "int32", "uint8", "int64", "bool", "complex128"]
+
+
+@pytest.mark.parametrize("op, dtype, other",
+                         [(op, dt, other) for op, dt in op_dtype_params(BINARY_OPS)
+                          for other in OTHERS if np.dtype(other) != np.dtype(dt)], ids=op_id)
+def test_backward_dtype_mismatch(op, dtype, other):
+    """grad_output and x of different dtypes: TypeError naming the other dtype,
+    even where casting would be safe; nothing written (also with a valid out)."""
     x = good(dtype, 8)
     g = good(other, 8) if other not in ("bool", "complex128") else np.ones(8, other)
     out = np.full(8, 5, dtype)
+    params = first_params(op, dtype)
     for args in ((g, x), (x, g)):
         befores = [snapshot(a) for a in (*args, out)]
         for kwargs in ({}, {"out": out}):
             with pytest.raises(TypeError) as excinfo:
-                fastrelu.relu_backward(*args, **kwargs)
-            check_message(excinfo)
-            assert str(np.dtype(other)) in str(excinfo.value)
+                call(op, args, params, **kwargs)
+            check_message(excinfo, str(np.dtype(other)))
         for a, b in zip((*args, out), befores):
             assert a.tobytes() == b.tobytes()
 
 
-@pytest.mark.parametrize("dtype", DTYPE_NAMES)
-@pytest.mark.parametrize("g_shape, x_shape", [
-    ((3,), (1,)), ((1,), (3,)), ((2, 3), (3,)), ((3,), (2, 3)), ((2, 3), (3, 2)),
-    ((2, 3), (2, 1)), ((), (4,)), ((4,), ()), ((0,), (1,)), ((5,), (6,)), ((2, 3), (6,)),
-])
-def test_backward_shape_mismatch(dtype, g_shape, x_shape):
-    """grad_output and x of different shapes: ValueError, no broadcasting, nothing written."""
-    g = np.resize(good(dtype, 6), g_shape)
-    x = np.resize(good(dtype, 6)[::-1], x_shape)
-    out = np.full(x_shape, 5, dtype)
-    befores = [snapshot(a) for a in (g, x, out)]
-    for kwargs in ({}, {"out": out}):
-        with pytest.raises(ValueError) as excinfo:
-            fastrelu.relu_backward(g, x, **kwargs)
-        check_message(excinfo, "shape")
-    for a, b in zip((g, x, out), befores):
-        assert_same(a, b)
+SHAPE_PAIRS = [((3,), (1,)), ((1,), (3,)), ((2, 3), (3,)), ((3,), (2, 3)), ((2, 3), (3, 2)),
+               ((2, 3), (2, 1)), ((), (4,)), ((4,), ()), ((0,), (1,)), ((5,), (6,)),
+               ((2, 3), (6,))]
 
 
-def test_backward_lists_of_different_lengths():
-    """Array-likes of different lengths: ValueError, not broadcast."""
+@pytest.mark.parametrize("op, dtype", op_dtype_params(BINARY_OPS), ids=op_id)
+def test_backward_shape_mismatch(op, dtype):
+    """grad_output and x of different shapes: ValueError, no broadcasting,
+    nothing written; also for lists of different lengths."""
+    params = first_params(op, dtype)
+    for g_shape, x_shape in SHAPE_PAIRS:
+        g = np.resize(good(dtype, 6), g_shape)
+        x = np.resize(good(dtype, 6)[::-1], x_shape)
+        out = np.full(x_shape, 5, dtype)
+        befores = [snapshot(a) for a in (g, x, out)]
+        for kwargs in ({}, {"out": out}):
+            with pytest.raises(ValueError) as excinfo:
+                call(op, (g, x), params, **kwargs)
+            check_message(excinfo, "shape")
+        for a, b in zip((g, x, out), befores):
+            assert_same(a, b)
     with pytest.raises(ValueError):
-        fastrelu.relu_backward([1.0, 2.0, 3.0], [1.0])
+        call(op, ([1.0, 2.0, 3.0], [1.0]), params)
 
 
-# --- no leaked references ------------------------------------------------------------
+# --- parameters -----------------------------------------------------------------------------
 
-def failing_calls():
-    """(name, callable, objects whose refcount must not change)."""
-    x = good("float64", 16)
-    xs = x[::2]
-    c = np.zeros(16, "c16")
-    ro = good("float32", 16)
-    ro.flags.writeable = False
-    out_bad_shape = np.zeros(17)
-    out_bad_dtype = np.zeros(16, "float32")
-    out_ro = np.zeros(16)
-    out_ro.flags.writeable = False
-    g32 = good("float32", 16)
-    lst = [1.0, -2.0]
-    return [
-        ("relu-complex", lambda: fastrelu.relu(c), [c]),
-        ("relu_-complex", lambda: fastrelu.relu_(c), [c]),
-        ("relu_grad-complex", lambda: fastrelu.relu_grad(c), [c]),
-        ("relu_-readonly", lambda: fastrelu.relu_(ro), [ro]),
-        ("relu_-list", lambda: fastrelu.relu_(lst), [lst]),
-        ("relu-out-shape", lambda: fastrelu.relu(x, out=out_bad_shape), [x, out_bad_shape]),
-        ("relu-strided-out-shape", lambda: fastrelu.relu(xs, out=out_bad_shape),
-         [xs, out_bad_shape]),
-        ("relu-out-dtype", lambda: fastrelu.relu(x, out=out_bad_dtype), [x, out_bad_dtype]),
-        ("relu-out-readonly", lambda: fastrelu.relu(x, out=out_ro), [x, out_ro]),
-        ("relu-out-list", lambda: fastrelu.relu(x, out=lst), [x, lst]),
-        ("relu_grad-out-shape", lambda: fastrelu.relu_grad(x, out=out_bad_shape),
-         [x, out_bad_shape]),
-        ("relu_grad-out-readonly", lambda: fastrelu.relu_grad(x, out=out_ro), [x, out_ro]),
-        ("backward-dtype", lambda: fastrelu.relu_backward(g32, x), [g32, x]),
-        ("backward-shape", lambda: fastrelu.relu_backward(x, xs), [x, xs]),
-        ("backward-out-shape", lambda: fastrelu.relu_backward(x, x, out=out_bad_shape),
-         [x, out_bad_shape]),
-        ("backward-out-dtype", lambda: fastrelu.relu_backward(x, x, out=out_bad_dtype),
-         [x, out_bad_dtype]),
-        ("backward-out-readonly", lambda: fastrelu.relu_backward(x, x, out=out_ro),
-         [x, out_ro]),
-        ("backward-complex", lambda: fastrelu.relu_backward(c, c), [c]),
-    ]
+NOT_REAL = [True, False, np.bool_(True), "1", b"1", 1j, np.complex64(1), None, [1.0], (1.0,),
+            np.array([1.0]), np.array([[2]]), np.array(True), np.array(1 + 1j), np.array("1"),
+            object(), np.datetime64(1, "s"), np.timedelta64(1, "s")]
+#: (np.timedelta64 is a subclass of np.signedinteger: refused, but by a message
+#: of its own conversion, which does not name the parameter.)
+UNNAMED = (np.timedelta64,)
+#: Real numbers that no integer dtype takes (not finite) or that int8 / uint8 /
+#: int64 / uint64 do not.
+OUT_OF_RANGE = [np.nan, np.inf, -np.inf, 1e300, 128, -129, 256, -1, -0.5 - 1, 2**63, 2**64,
+                -2**63 - 1, np.float32(np.nan), np.uint64(2**64 - 1), 300.5]
+
+PARAM_OPS = [op for op in OPS if op.params]
 
 
-@pytest.mark.parametrize("index", range(len(failing_calls())),
-                         ids=[c[0] for c in failing_calls()])
-def test_no_reference_leaks(index):
-    """100 failing calls leave sys.getrefcount of every argument unchanged."""
-    _, call, objects = failing_calls()[index]
-    for _ in range(3):                       # warm up any caches
-        try:
-            call()
-        except (TypeError, ValueError):
-            pass
-    before = [sys.getrefcount(o) for o in objects]
-    for _ in range(100):
-        try:
-            call()
-        except (TypeError, ValueError):
-            pass
-    after = [sys.getrefcount(o) for o in objects]
-    assert after == before
+@pytest.mark.parametrize("op, dtype", op_dtype_params(PARAM_OPS), ids=op_id)
+def test_parameter_not_a_real_number(op, dtype):
+    """A parameter that is not a real number (bool, str, complex, None, a
+    sequence, an array of ndim > 0, ...): TypeError naming the parameter,
+    before anything is written to out or, in place, to x."""
+    base = first_params(op, dtype)
+    x = good(dtype, 9)
+    arrays = (x[::-1].copy(), x)[-op.arity:]
+    for index, param in enumerate(op.params):
+        for value in NOT_REAL:
+            params = base[:index] + (value,) + base[index + 1:]
+            out = np.full(x.shape, 3, dtype)
+            targets = [(lambda: call(op, arrays, params, out=out), out),
+                       (lambda: call(op, arrays, params, keywords=True), None)]
+            if op.inplace:
+                y = x.copy()
+                targets.append((lambda: call_inplace(op, y, params), y))
+            for fn, target in targets:
+                before = snapshot(target) if target is not None else None
+                with pytest.raises(TypeError) as excinfo:
+                    fn()
+                check_message(excinfo, *(() if isinstance(value, UNNAMED) else (param.name,)))
+                if target is not None:
+                    assert_same(target, before)
 
 
-def test_no_reference_leaks_on_success():
-    """Successful calls (fast and general path) leak no references either."""
-    x = good("float32", 64)
-    xs = x[::2]
-    out = np.empty_like(x)
-    outs = np.empty_like(xs)
-    objects = [x, xs, out, outs]
-    calls = [lambda: fastrelu.relu(x, out=out), lambda: fastrelu.relu(xs, out=outs),
-             lambda: fastrelu.relu_(out), lambda: fastrelu.relu_grad(x, out=out),
-             lambda: fastrelu.relu_backward(x, x, out=out),
-             lambda: fastrelu.relu_backward(xs, xs, out=outs), lambda: fastrelu.relu(x)]
-    for call in calls:
-        call()
-    before = [sys.getrefcount(o) for o in objects]
-    for _ in range(100):
-        for call in calls:
-            call()
-    assert [sys.getrefcount(o) for o in objects] == before
+@pytest.mark.parametrize("op, dtype", op_dtype_params(PARAM_OPS, INT_DTYPE_NAMES), ids=op_id)
+def test_parameter_out_of_integer_range(op, dtype):
+    """A bound or value that is not finite or, truncated, out of an integer
+    dtype's range: ValueError (exactly when the reference raises it), before
+    anything is written to out or, in place, to x."""
+    base = first_params(op, dtype)
+    x = good(dtype, 9)
+    arrays = (x[::-1].copy(), x)[-op.arity:]
+    refused = 0
+    for index in range(len(op.params)):
+        for value in OUT_OF_RANGE:
+            params = base[:index] + (value,) + base[index + 1:]
+            error = reference_error(op, arrays, params)
+            out = np.full(x.shape, 3, dtype)
+            y = x.copy()
+            calls = [(lambda: call(op, arrays, params, out=out), out)]
+            if op.inplace:
+                calls.append((lambda: call_inplace(op, y, params), y))
+            for fn, target in calls:
+                before = snapshot(target)
+                if error is None:
+                    assert_same(fn(), expected(op, arrays, params))
+                else:
+                    with pytest.raises(error):
+                        fn()
+                    assert_same(target, before)
+                    refused += 1
+    assert refused >= len(op.params) * 4       # NaN and the infinities at least
+
+
+def test_reference_raises_the_documented_errors():
+    """The reference, which the tests above follow, raises TypeError and
+    ValueError where the docs say."""
+    import fastrelu._reference as ref
+    x = np.arange(-3, 4, dtype=np.int8)
+    for args, exc in [((x, 1.5j, 0), TypeError), ((x, True, 0), TypeError),
+                      ((x, 0, None), TypeError), ((x, np.array([1]), 0), TypeError),
+                      ((x, 200, 0), ValueError), ((x, 0, np.nan), ValueError),
+                      ((x, -129, 0), ValueError)]:
+        with pytest.raises(exc):
+            ref.threshold(*args)
+    with pytest.raises(TypeError):
+        ref.leaky_relu(x)
+    with pytest.raises(TypeError):
+        ref.relu_backward(x, x.astype(np.int16))
+    with pytest.raises(ValueError):
+        ref.relu_backward(x, x[1:])
+    with pytest.raises(TypeError):
+        ref.relu(np.zeros(2, bool))

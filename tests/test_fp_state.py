@@ -2,9 +2,10 @@
 
 In a fresh interpreter (so import-time effects count: a library linked with
 -ffast-math sets flush-to-zero / denormals-are-zero in MXCSR when it is
-loaded), before ``import fastrelu``, after it, and after calls on NaN, inf and
-subnormal data (small and large, threaded arrays, every instruction-set
-level), the child checks:
+loaded), before ``import fastrelu``, after it, and after calls of every
+operation of the registry (function, in-place twin, ufunc; with parameters
+that overflow and underflow) on NaN, inf and subnormal data (small and large,
+threaded arrays, every instruction-set level), the child checks:
 
 * subnormals are representable and arithmetic producing or consuming them is
   not flushed (``tiny * 0.5 != 0``: no FTZ; ``min_sub + min_sub != 0``: no DAZ);
@@ -13,8 +14,12 @@ level), the child checks:
   word are unchanged; NumPy's error state is unchanged;
 * no floating-point warning or error is raised (``np.errstate(all='raise')``).
 
-The child also sets FTZ|DAZ itself and checks that fastrelu still keeps
-subnormals bit for bit (its kernels compare bits as integers).
+The child also sets FTZ|DAZ itself and checks that the selections (the
+"bits" family: relu, relu6, threshold and their backwards) still keep
+subnormals bit for bit -- their kernels compare bits as integers, where
+NumPy's own comparisons would see zeros -- and that the float arithmetic of
+the "real" family (leaky_relu) gives what the reference gives in the same FP
+modes (plain NumPy honours them too), also on the worker threads.
 """
 import json
 import os
@@ -26,7 +31,6 @@ from pathlib import Path
 import pytest
 
 import fastrelu
-from fastrelu import ufuncs
 from fastrelu import _engine
 
 PACKAGE_DIR = Path(fastrelu.__file__).resolve().parent   # installed or in-tree
@@ -86,7 +90,8 @@ def state():
 
 report = {"before": state()}
 import fastrelu
-from fastrelu import _engine
+from fastrelu import _engine, _reference, ufuncs
+from fastrelu._registry import OPS
 level = sys.argv[1]
 _engine.use_isa(level)
 report["isa"] = _engine.ISA
@@ -102,14 +107,37 @@ def data(t, n):
     vals = np.concatenate([vals, nan_payload.reshape(1).view(t)])
     return np.resize(vals, n)
 
+#: per parameter kind: ordinary values, and ones that overflow (a slope also
+#: one whose products underflow; bounds and values that underflow in their
+#: cast: test_special_values.py::test_parameter_underflow_raises_no_fp_error)
+PARAMS = {"slope": (0.01, 1e30, 1e-30), "bound": (0.5, -1e30, 1e30),
+          "value": (-1.0, 1e30, -1e30)}
+
+def params(op, i):
+    return tuple(PARAMS[p.kind][i] for p in op.params)
+
+def ufunc_params(op, ps, t):
+    """The parameters as ufunc operands: a slope as float32 (float64 for float64
+    data), a bound or value in the data's type."""
+    slope = np.float64 if t is np.float64 else np.float32
+    with np.errstate(all="ignore"):
+        return [np.array(v).astype(slope if p.kind == "slope" else t)
+                for p, v in zip(op.params, ps)]
+
 with np.errstate(all="raise"):
     for t in (np.float16, np.float32, np.float64):
         for n in (13, 300_000):            # small (GIL held) and large (threads)
             x, g = data(t, n), data(t, n)[::-1].copy()
-            fastrelu.relu(x); fastrelu.relu(x[::2]); fastrelu.relu_(x.copy())
-            fastrelu.relu_grad(x); fastrelu.relu_backward(g, x); fastrelu.relu_backward(g[::3], x[::3])
-            fastrelu.relu(x.byteswap().view(x.dtype.newbyteorder()))
-            ufuncs.relu(x); ufuncs.relu_backward(g, x)
+            for op in OPS:
+                f = getattr(fastrelu, op.name)
+                for i in range(3):
+                    ps = params(op, i)
+                    args = (g, x)[-op.arity:]
+                    f(*args, *ps); f(*(a[::3] for a in args), *ps)
+                    f(*(a.byteswap().view(a.dtype.newbyteorder()) for a in args), *ps)
+                    getattr(ufuncs, op.name)(*args, *ufunc_params(op, ps, t))
+                    if op.inplace:
+                        getattr(fastrelu, op.inplace_name)(x.copy(), *ps)
 report["after_calls"] = state()
 
 # Another library turned on FTZ|DAZ: fastrelu must still keep subnormals exactly.
@@ -119,27 +147,45 @@ if regs:
         nmant, u = np.finfo(t).nmant, np.dtype(f"u{np.dtype(t).itemsize}")
         sign = u.type(1 << (8 * u.itemsize - 1))
         subs[t] = np.array([1, (1 << nmant) - 1, sign | u.type(1)], u).view(t)
+    bigs = {t: np.resize(sub, 300_000) for t, sub in subs.items()}
+    negative_subs = {t: np.concatenate([sub, -sub[:2]]) for t, sub in subs.items()}
     saved = regs[0]()
+    previous = _engine.thresholds(nogil_min_bytes=0, parallel_min_bytes=1, stream_min_bytes=0)
     regs[1](saved | FTZ | DAZ)
     try:
         flushed = state()
-        kept = {}
-        for t, sub in subs.items():
-            u = f"u{sub.dtype.itemsize}"
-            r = fastrelu.relu(sub)
-            big = np.resize(sub, 300_000)
-            kept[t.__name__] = {
-                "relu": r.view(u).tolist() == [sub.view(u)[0], sub.view(u)[1], 0],
-                "relu_large": bool((fastrelu.relu(big).view(u) ==
-                                    np.where(np.arange(big.size) % 3 == 2, 0, big.view(u))).all()),
-                "relu_grad": fastrelu.relu_grad(sub).tolist() == [1, 1, 0],
-                "relu_backward": fastrelu.relu_backward(sub, sub).view(u).tolist()
-                                 == [sub.view(u)[0], sub.view(u)[1], 0],
-            }
-        report["with_ftz_daz"] = {"state": flushed, "kept": kept,
+        kept, same = {}, {}
+        with fastrelu.num_threads(2):
+            for t, sub in subs.items():
+                u = f"u{sub.dtype.itemsize}"
+                r = fastrelu.relu(sub)
+                big = bigs[t]
+                kept[t.__name__] = {
+                    "relu": r.view(u).tolist() == [sub.view(u)[0], sub.view(u)[1], 0],
+                    "relu_large": bool((fastrelu.relu(big).view(u) == np.where(
+                        np.arange(big.size) % 3 == 2, 0, big.view(u))).all()),
+                    "relu6": fastrelu.relu6(sub).view(u).tolist()
+                             == [sub.view(u)[0], sub.view(u)[1], 0],
+                    "threshold": fastrelu.threshold(sub, 0.0, 5.0).view(u).tolist()
+                                 == [sub.view(u)[0], sub.view(u)[1],
+                                     int(np.array(5.0, t).view(u))],
+                    "relu_grad": fastrelu.relu_grad(sub).tolist() == [1, 1, 0],
+                    "relu_backward": fastrelu.relu_backward(sub, sub).view(u).tolist()
+                                     == [sub.view(u)[0], sub.view(u)[1], 0],
+                }
+                for op in [op for op in OPS if op.family == "real"]:
+                    for a in (negative_subs[t], big):
+                        args = (a[::-1].copy(), a)[-op.arity:]
+                        ps = params(op, 0)
+                        r = getattr(fastrelu, op.name)(*args, *ps)
+                        ref = getattr(_reference, op.name)(*args, *ps)
+                        same[f"{t.__name__} {op.name} {a.size}"] = bool(
+                            (r.view(u) == ref.view(u)).all())
+        report["with_ftz_daz"] = {"state": flushed, "kept": kept, "same": same,
                                   "mxcsr_after_calls": regs[0]() & CONTROL}
     finally:
         regs[1](saved)
+        _engine.thresholds(**previous)
 print(json.dumps(report))
 '''
 
@@ -186,6 +232,9 @@ def test_subnormals_kept_under_ftz_daz(report):
     assert not w["state"]["float64"]["array_tiny_half"]
     assert not w["state"]["float64"]["array_sub_plus_sub"]
     assert w["mxcsr_after_calls"] & ((1 << 15) | (1 << 6)) == (1 << 15) | (1 << 6)
-    # ... and fastrelu kept the subnormals bit for bit anyway
+    # ... and fastrelu's selections kept the subnormals bit for bit anyway
     for t, checks in w["kept"].items():
         assert all(checks.values()), f"{t}: {checks}"
+    # ... and the float arithmetic gave the reference's bits in those modes
+    assert w["same"] and all(w["same"].values()), \
+        [k for k, ok in w["same"].items() if not ok]

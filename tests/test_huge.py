@@ -3,8 +3,9 @@ the thread chunks, the streaming stores).
 
 An int8 array of 2**31 + 4099 elements (~2.15 GB per array; up to three
 arrays at once) with distinctive values at the last elements and around
-index 2**31. Skipped when MemAvailable is under 8 GB; finishes in well under
-60 s on a 2-core machine.
+index 2**31: relu in every mode, relu_backward, and every operation of the
+registry that takes int8 (into one reused output). Skipped when MemAvailable
+is under 8 GB; finishes in well under a minute on a 2-core machine.
 """
 import time
 
@@ -13,6 +14,7 @@ import pytest
 
 import fastrelu
 from fastrelu import ufuncs
+from helpers import OPS, assert_same, call, call_inplace, expected, op_id, param_sets
 
 N = 2**31 + 4099
 MIN_AVAILABLE = 8 << 30
@@ -79,7 +81,6 @@ def check_relu(y, what):
 def test_relu_and_relu_inplace_beyond_2_31(threads):
     """With 1 thread a single kernel call walks past index 2**31; with the
     default threads the chunks start above it."""
-    from fastrelu import _engine
     t0 = time.perf_counter()
     with fastrelu.num_threads(threads):
         x = make_x()
@@ -121,3 +122,46 @@ def test_relu_backward_beyond_2_31():
         assert int(g[i]) == e, f"relu_backward out=g [{i}]"
     assert count_equal(g, 0) == nonpositive
     assert time.perf_counter() - t0 < 60
+
+
+#: windows (start, stop) of the array where its distinctive values are
+WINDOWS = [(0, 8), (2**31 - 8, 2**31 + 8), (N - 8, N)] + (
+    [(2**32 - 4, 2**32 + 4)] if 2**32 + 4 <= N else [])
+INT8_OPS = [op for op in OPS if "int8" in op.dtype_names]
+
+
+class TestEveryOp:
+    """Every op that takes int8, once, with the default threads."""
+
+    @pytest.fixture(scope="class")
+    def huge(self):
+        x = make_x()
+        out = np.empty_like(x)
+        yield x, out
+        del x, out
+
+    @pytest.mark.parametrize("op", INT8_OPS, ids=op_id)
+    def test_every_op_beyond_2_31(self, huge, op):
+        """The windows around index 0, 2**31 and the end hold the reference's
+        values; every other element is op(BACKGROUND) (counted); x is
+        unchanged; in place too."""
+        x, out = huge
+        t0 = time.perf_counter()
+        params = param_sets(op, "int8")[0]
+        arrays = (x,) * op.arity                     # grad_output is x itself
+        assert call(op, arrays, params, out=out) is out
+        background = expected(op, (np.array([BACKGROUND], np.int8),) * op.arity, params)[0]
+        special = 0
+        for start, stop in WINDOWS:
+            window = (x[start:stop],) * op.arity
+            want = expected(op, window, params)
+            assert_same(out[start:stop], want, f"{op.name}[{start}:{stop}]")
+            special += int(np.count_nonzero(want != background))
+        assert count_equal(out, background) == N - special, f"{op.name}: stray elements"
+        assert int(x[2**31]) == SPECIAL[2**31] and int(x[N - 2]) == SPECIAL[N - 2]
+        if op.inplace:
+            out[...] = x
+            assert call_inplace(op, out, params) is out
+            for start, stop in WINDOWS:
+                assert_same(out[start:stop], expected(op, (x[start:stop],), params))
+        assert time.perf_counter() - t0 < 30

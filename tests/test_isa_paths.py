@@ -1,14 +1,15 @@
-"""Every kernel path gives the oracle's bits: for each instruction-set level this
-CPU runs (switched in-process with ``_engine.use_isa``), 1 and 2 threads, every
-dtype and function, sizes 0..70 and a few thousand, contiguous (fast path,
-streaming stores) and strided / byte-swapped / unaligned (ufunc path), in place,
-out of place (outputs at every alignment inside guarded buffers: nothing
-outside them may be written) and with ``out`` partially overlapping an input.
+"""Every kernel path gives the reference's bits: for each instruction-set level
+this CPU runs (switched in-process with ``_engine.use_isa``), 1 and 2 threads,
+every operation of the registry and dtype, a few sizes at the vector edges
+and one of more than two thread chunks, contiguous (fast path, streaming
+stores) and strided / byte-swapped / unaligned (ufunc path), in place, out of
+place (outputs at every alignment inside guarded buffers: nothing outside
+them may be written) and with ``out`` partially overlapping an input.
 
-The dispatch thresholds are lowered to (almost) zero so that arrays of a few
-thousand elements release the GIL, are split between threads (chunks start on
-4 KiB boundaries, so 4097 and 9001 elements give the second thread work for
-every itemsize) and use streaming stores for out-of-place relu.
+The ``threaded`` fixture lowers the dispatch thresholds to zero, so that every
+call releases the GIL, streams its out-of-place output and is split between
+the threads when its output spans more than one thread chunk (64 KiB): the
+largest size does, whatever its address.
 """
 import os
 import shutil
@@ -20,19 +21,21 @@ import numpy as np
 import pytest
 
 import fastrelu
-from fastrelu import ufuncs
 from fastrelu import _engine
-from reliability_helpers import (DTYPE_NAMES, assert_bits, native, random_bits,
-                                 ref_backward, ref_grad, ref_relu)
+from helpers import (OPS, assert_same, byteswapped, call, call_inplace, call_ufunc, expected,
+                     op_dtype_params, op_id, param_cycle, random_values, threaded_size, to_native,
+                     unaligned)
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGE_DIR = Path(fastrelu.__file__).resolve().parent   # the fastrelu under test:
-                                                          # installed or in-tree
+# the fastrelu under test: installed or in-tree
+PACKAGE_DIR = Path(fastrelu.__file__).resolve().parent
 LEVELS = _engine.supported_isa_levels()
-SIZES = list(range(71)) + [4097, 9001]
+SIZES = (0, 1, 2, 3, 7, 8, 15, 17, 31, 33, 63, 65, 129, 257)
 SENTINEL = 0xA5
 INITIAL_THRESHOLDS = _engine.thresholds()
 INITIAL_THREADS = fastrelu.get_num_threads()
+
+pytestmark = pytest.mark.usefixtures("restore_threads")
 
 
 @pytest.fixture(params=LEVELS)
@@ -44,19 +47,10 @@ def isa(request):
         _engine.use_isa(previous)
 
 
-@pytest.fixture(params=[1, 2], ids=lambda n: f"{n}thr")
-def threads(request):
-    with fastrelu.num_threads(request.param):
-        yield request.param
-
-
 @pytest.fixture
-def low_thresholds():
-    previous = _engine.thresholds(nogil_min_bytes=0, parallel_min_bytes=1, stream_min_bytes=0)
-    try:
+def restore_threads():
+    with fastrelu.num_threads(INITIAL_THREADS):
         yield
-    finally:
-        _engine.thresholds(**previous)
 
 
 class Guarded:
@@ -101,158 +95,133 @@ class Guarded:
                 assert (buf[mask] == SENTINEL).all(), "written between strided elements"
 
 
-def byteswapped(a):
-    return a.byteswap().view(a.dtype.newbyteorder())
-
-
-def unaligned(a):
-    buf = np.zeros(a.nbytes + 1, np.uint8)
-    u = buf[1:].view(a.dtype)
-    u[...] = a
-    return u
-
-
-def check_size(dt, n, rng):
-    x0 = random_bits(rng, dt, n)
-    g0 = random_bits(rng, dt, n)
-    er, eg, eb = ref_relu(x0), ref_grad(x0), ref_backward(g0, x0)
+def check_size(op, dt, n, params, rng):
+    """``op`` on ``n`` random elements of ``dt`` along every path, against the
+    reference computed once."""
+    arrays0 = tuple(random_values(rng, dt, n) for _ in op.inputs)
+    want = expected(op, arrays0, params)
     gd = Guarded(dt)
     off = n % 9
 
-    # --- contiguous, out of place (fast path; relu streams) -----------------------
-    x = gd.contiguous(n, (n * 7) % 5, x0)
-    g = gd.contiguous(n, (n * 3) % 4, g0)
-    assert_bits(fastrelu.relu(x), er, "relu")
-    assert_bits(fastrelu.relu_grad(x), eg, "relu_grad")
-    assert_bits(fastrelu.relu_backward(g, x), eb, "relu_backward")
-    for fn, args, exp in ((fastrelu.relu, (x,), er), (fastrelu.relu_grad, (x,), eg),
-                          (fastrelu.relu_backward, (g, x), eb),
-                          (ufuncs.relu, (x,), er), (ufuncs.relu_grad, (x,), eg),
-                          (ufuncs.relu_backward, (g, x), eb)):
-        o = gd.contiguous(n, off, 0)
-        r = fn(*args, out=o)
-        assert r is o, fn.__name__
-        assert_bits(o, exp, f"{fn.__name__} out=")
-    assert_bits(ufuncs.relu(x), er, "ufunc_relu")
-    assert_bits(ufuncs.relu_backward(g, x), eb, "ufunc_relu_backward")
-    assert_bits(x, x0, "input x modified")
-    assert_bits(g, g0, "input g modified")
+    def fresh(fill):
+        return gd.contiguous(n, off, fill)
 
-    # --- contiguous, in place -----------------------------------------------------
-    for how in ("relu_", "out=x", "ufunc out=x"):
-        a = gd.contiguous(n, off, x0)
-        if how == "relu_":
-            assert fastrelu.relu_(a) is a
-        elif how == "out=x":
-            assert fastrelu.relu(a, out=a) is a
-        else:
-            ufuncs.relu(a, out=a)
-        assert_bits(a, er, f"relu in place ({how})")
-    a = gd.contiguous(n, off, x0)
-    assert fastrelu.relu_grad(a, out=a) is a
-    assert_bits(a, eg, "relu_grad out=x")
-    a = gd.contiguous(n, off, g0)
-    assert fastrelu.relu_backward(a, x, out=a) is a
-    assert_bits(a, eb, "relu_backward out=grad_output")
-    a = gd.contiguous(n, off, x0)
-    assert fastrelu.relu_backward(g, a, out=a) is a
-    assert_bits(a, eb, "relu_backward out=x")
+    # --- contiguous, out of place (fast path; streaming stores) ---------------------------
+    arrays = tuple(gd.contiguous(n, (n * (3 + 4 * i)) % 5, a) for i, a in enumerate(arrays0))
+    assert_same(call(op, arrays, params), want, "new")
+    assert_same(call_ufunc(op, arrays, params), want, "ufunc")
+    for what, fn in (("function", call), ("ufunc", call_ufunc)):
+        o = fresh(0)
+        assert fn(op, arrays, params, out=o) is o, what
+        assert_same(o, want, f"{what} out=")
+    for a, a0 in zip(arrays, arrays0):
+        assert_same(a, a0, "an input was modified")
 
-    # --- strided and reversed (ufunc path, strided kernels) ------------------------
-    xs = gd.strided(n, 2, x0)
-    gs = gd.strided(n, -3, g0)
-    assert_bits(fastrelu.relu(xs), er, "relu strided")
-    assert_bits(fastrelu.relu_grad(xs), eg, "relu_grad strided")
-    assert_bits(fastrelu.relu_backward(gs, xs), eb, "relu_backward strided")
-    assert_bits(fastrelu.relu_backward(g, xs), eb, "relu_backward mixed")
-    for fn, args, exp in ((fastrelu.relu, (xs,), er), (fastrelu.relu, (x,), er),
-                          (fastrelu.relu_grad, (xs,), eg),
-                          (fastrelu.relu_backward, (gs, xs), eb),
-                          (fastrelu.relu_backward, (g, x), eb)):
+    # --- contiguous, in place: out is an input --------------------------------------------
+    for i, name in enumerate(op.inputs):
+        for what, fn in (("function", call), ("ufunc", call_ufunc)):
+            inputs = list(arrays)
+            inputs[i] = fresh(arrays0[i])
+            assert fn(op, tuple(inputs), params, out=inputs[i]) is inputs[i]
+            assert_same(inputs[i], want, f"{what} out={name}")
+    if op.inplace:
+        a = fresh(arrays0[0])
+        assert call_inplace(op, a, params) is a
+        assert_same(a, want, "in place")
+
+    # --- strided and reversed (strided kernels; the ufunc path for 2-D) -------------------
+    strided = tuple(gd.strided(n, step, a) for step, a in zip((2, -3), arrays0))
+    assert_same(call(op, strided, params), want, "strided")
+    mixed = arrays[:-1] + strided[-1:]                # grad_output contiguous, x strided
+    assert_same(call(op, mixed, params), want, "mixed")
+    for operands in (strided, arrays):
         o = gd.strided(n, 3 if n % 2 else -2, 0)
-        assert fn(*args, out=o) is o
-        assert_bits(o, exp, f"{fn.__name__} strided out=")
-    for step in (2, -1, -3):
-        a = gd.strided(n, step, x0)
-        assert fastrelu.relu_(a) is a
-        assert_bits(a, er, f"relu_ step {step}")
-    a = gd.strided(n, -2, g0)
-    assert fastrelu.relu_backward(a, xs, out=a) is a
-    assert_bits(a, eb, "relu_backward strided out=grad_output")
-    assert_bits(xs, x0, "strided input modified")
-    assert_bits(gs, g0, "strided input modified")
+        assert call(op, operands, params, out=o) is o
+        assert_same(o, want, "strided out=")
+    if op.inplace:
+        for step in (2, -1, -3):
+            a = gd.strided(n, step, arrays0[0])
+            assert call_inplace(op, a, params) is a
+            assert_same(a, want, f"in place, step {step}")
+    a = gd.strided(n, -2, arrays0[0])
+    inputs = (a,) + strided[1:]
+    assert call(op, inputs, params, out=a) is a
+    assert_same(a, want, f"strided out={op.inputs[0]}")
+    for a, a0 in zip(strided, arrays0):
+        assert_same(a, a0, "a strided input was modified")
 
     # --- out partially overlapping an input (NumPy hands the loop an overlap it
-    # considers safe for one forward pass: out before the input) ------------------
+    # considers safe for one forward pass: out before the input) --------------------------
     for k in (1, 3, 64):
-        if n <= k:
-            continue
         for out_first in (True, False):
-            src_, dst = (slice(k, None), slice(None, -k)) if out_first else \
-                (slice(None, -k), slice(k, None))
-            a = gd.contiguous(n, off, x0)
-            assert fastrelu.relu(a[src_], out=a[dst]) is not None
-            assert_bits(a[dst], ref_relu(x0[src_]), f"relu overlap k={k}")
-            a = gd.contiguous(n, off, x0)
-            fastrelu.relu_grad(a[src_], out=a[dst])
-            assert_bits(a[dst], ref_grad(x0[src_]), f"relu_grad overlap k={k}")
-            a = gd.contiguous(n, off, g0)
-            fastrelu.relu_backward(a[src_], x0[dst], out=a[dst])
-            assert_bits(a[dst], ref_backward(g0[src_], x0[dst]), f"backward overlap g k={k}")
-            a = gd.contiguous(n, off, x0)
-            fastrelu.relu_backward(g0[dst], a[src_], out=a[dst])
-            assert_bits(a[dst], ref_backward(g0[dst], x0[src_]), f"backward overlap x k={k}")
-            a = gd.contiguous(n, off, x0)
-            ufuncs.relu(a[src_], out=a[dst])
-            assert_bits(a[dst], ref_relu(x0[src_]), f"ufunc_relu overlap k={k}")
+            src, dst = ((slice(k, None), slice(None, -k)) if out_first
+                        else (slice(None, -k), slice(k, None)))
+            for i in range(op.arity):
+                a = fresh(arrays0[i])
+                inputs = [a0[dst] for a0 in arrays0]
+                inputs[i] = a[src]
+                expect = expected(op, tuple(inputs[j] if j != i else arrays0[i][src]
+                                            for j in range(op.arity)), params)
+                call(op, tuple(inputs), params, out=a[dst])
+                assert_same(a[dst], expect, f"overlap k={k} on {op.inputs[i]}")
         if n > 2 * k:
-            a = gd.contiguous(n, off, x0)                 # strided overlap
-            fastrelu.relu(a[2 * k::2], out=a[:n - 2 * k:2])
-            assert_bits(a[:n - 2 * k:2], ref_relu(x0[2 * k::2]), f"relu strided overlap k={k}")
+            a = fresh(arrays0[-1])                      # strided overlap
+            inputs = tuple(a0[:n - 2 * k:2] for a0 in arrays0[:-1]) + (a[2 * k::2],)
+            expect = expected(op, inputs[:-1] + (arrays0[-1][2 * k::2],), params)
+            call(op, inputs, params, out=a[:n - 2 * k:2])
+            assert_same(a[:n - 2 * k:2], expect, f"strided overlap k={k}")
 
-    # --- byte-swapped and unaligned (NumPy buffers them: contiguous loops) ---------
+    # --- byte-swapped and unaligned (NumPy buffers them: contiguous loops) -----------------
     if np.dtype(dt).itemsize > 1:
-        xb, gb = byteswapped(x0), byteswapped(g0)
-        assert_bits(fastrelu.relu(xb), er, "relu byteswapped")
-        assert_bits(fastrelu.relu_grad(xb), eg, "relu_grad byteswapped")
-        assert_bits(fastrelu.relu_backward(gb, xb), eb, "relu_backward byteswapped")
-        a = byteswapped(x0)
-        assert fastrelu.relu_(a) is a
-        assert_bits(native(a), er, "relu_ byteswapped")
-        xu, gu = unaligned(x0), unaligned(g0)
-        assert_bits(fastrelu.relu(xu), er, "relu unaligned")
-        assert_bits(fastrelu.relu_backward(gu, xu), eb, "relu_backward unaligned")
-        ou = unaligned(np.zeros(n, dt))
-        assert fastrelu.relu(x, out=ou) is ou
-        assert_bits(ou, er, "relu unaligned out=")
-        assert fastrelu.relu_(xu) is xu
-        assert_bits(xu, er, "relu_ unaligned")
+        assert_same(call(op, tuple(byteswapped(a) for a in arrays0), params), want, "swapped")
+        assert_same(call(op, tuple(unaligned(a) for a in arrays0), params), want, "unaligned")
+        o = unaligned(np.zeros(n, dt))
+        assert call(op, arrays, params, out=o) is o
+        assert_same(o, want, "unaligned out=")
+        if op.inplace:
+            for a in (byteswapped(arrays0[0]), unaligned(arrays0[0])):
+                assert call_inplace(op, a, params) is a
+                assert_same(to_native(a), want, "in place, swapped or unaligned")
     gd.check()
 
 
-@pytest.mark.usefixtures("low_thresholds")
-@pytest.mark.parametrize("dtype", DTYPE_NAMES)
-def test_every_path_matches_oracle(isa, threads, dtype):
+@pytest.mark.usefixtures("threaded")
+@pytest.mark.parametrize("threads", [1, 2], ids=lambda n: f"{n}thr")
+@pytest.mark.parametrize("op, dtype", op_dtype_params(), ids=op_id)
+def test_every_path_matches_reference(isa, threads, op, dtype):
+    """Every op x dtype on every path at the vector edges and at a size of more
+    than two thread chunks, for each level and 1 or 2 threads."""
+    fastrelu.set_num_threads(threads)
     assert _engine.ISA == isa and _engine.build_info()["isa"] == isa
     assert fastrelu.get_num_threads() == threads
-    rng = np.random.default_rng([LEVELS.index(isa), threads, DTYPE_NAMES.index(dtype)])
-    for n in SIZES:
-        check_size(dtype, n, rng)
+    rng = np.random.default_rng([LEVELS.index(isa), threads, OPS.index(op),
+                                 np.dtype(dtype).num])
+    sizes = SIZES + (threaded_size(dtype),)
+    for n, params in zip(sizes, param_cycle(op, dtype, len(sizes))):
+        check_size(op, dtype, n, params, rng)
 
 
-@pytest.mark.parametrize("dtype", ["float32", "int8", "float16", "uint64"])
-def test_default_thresholds_match_oracle(isa, dtype):
-    """The same with the shipped thresholds: a size above the parallel and
-    no-GIL thresholds but below the streaming one."""
+@pytest.mark.parametrize("op, dtype", op_dtype_params(dtypes=("float16", "int8", "uint64")),
+                         ids=op_id)
+def test_default_thresholds_match_reference(isa, op, dtype):
+    """With the shipped thresholds and 2 threads: a size above the parallel
+    and no-GIL thresholds (``_engine.thresholds()``) but below the streaming
+    one, contiguous, reversed and in place."""
+    thresholds = _engine.thresholds()
+    n = 3 * thresholds["parallel_min_bytes"] // np.dtype(dtype).itemsize + 13
+    assert thresholds["nogil_min_bytes"] < n * np.dtype(dtype).itemsize
+    assert n * np.dtype(dtype).itemsize < thresholds["stream_min_bytes"]
     rng = np.random.default_rng(7)
-    n = (3 << 18) // np.dtype(dtype).itemsize + 13
-    x, g = random_bits(rng, dtype, n), random_bits(rng, dtype, n)
-    assert_bits(fastrelu.relu(x), ref_relu(x), "relu")
-    assert_bits(fastrelu.relu_grad(x[::-1]), ref_grad(x[::-1]), "relu_grad")
-    assert_bits(fastrelu.relu_backward(g, x), ref_backward(g, x), "relu_backward")
-    a = x.copy()
-    fastrelu.relu_(a)
-    assert_bits(a, ref_relu(x), "relu_")
+    arrays = tuple(random_values(rng, dtype, n) for _ in op.inputs)
+    (params,) = param_cycle(op, dtype, 1)
+    fastrelu.set_num_threads(2)
+    want = expected(op, arrays, params)
+    assert_same(call(op, arrays, params), want)
+    reversed_ = tuple(a[::-1] for a in arrays)
+    assert_same(call(op, reversed_, params), expected(op, reversed_, params))
+    target = arrays[-1].copy()
+    assert call(op, arrays[:-1] + (target,), params, out=target) is target
+    assert_same(target, want)
 
 
 def test_use_isa_rejects_unknown_level():
@@ -261,27 +230,40 @@ def test_use_isa_rejects_unknown_level():
     assert _engine.ISA == _engine._choose_isa()
 
 
+ENV_X = [-1.5, -0.0, 2.0, 6.5, float("nan"), float("-inf"), 1e-40, 0.5]
+
+
 @pytest.mark.parametrize("level", LEVELS)
 def test_env_var_forces_level(level):
-    """FASTRELU_CPU picks the kernels at import (fresh interpreter)."""
+    """FASTRELU_CPU picks the kernels at import (fresh interpreter): every op
+    there gives the reference's bits."""
     code = (
-        "import numpy as np, fastrelu\n"
+        "import sys, numpy as np, fastrelu\n"
+        "from math import inf, nan\n"
         "from fastrelu import _engine\n"
-        "x = np.array([-1.5, -0.0, 2.0, np.nan, -np.inf], np.float32)\n"
-        "print(_engine.ISA, _engine.build_info()['isa'], fastrelu.relu(x).tobytes().hex())\n")
+        "from fastrelu._registry import OPS\n"
+        f"x = np.array({ENV_X!r}, np.float32)\n"
+        "print(_engine.ISA, _engine.build_info()['isa'])\n"
+        "for op, params in zip(OPS, eval(sys.argv[1])):\n"
+        "    r = getattr(fastrelu, op.name)(*(x[::-1].copy(), x)[-op.arity:], *params)\n"
+        "    print(r.tobytes().hex())\n")
+    params = [param_cycle(op, "float32", 1)[0] for op in OPS]
     env = dict(os.environ, FASTRELU_CPU=level, PYTHONPATH=str(PACKAGE_DIR.parent))
-    out = subprocess.run([sys.executable, "-W", "error", "-c", code], env=env,
+    out = subprocess.run([sys.executable, "-W", "error", "-c", code, repr(params)], env=env,
                          capture_output=True, text=True, timeout=60, check=True).stdout.split()
-    expected = ref_relu(np.array([-1.5, -0.0, 2.0, np.nan, -np.inf], np.float32))
-    assert out == [level, level, expected.tobytes().hex()]
+    x = np.array(ENV_X, np.float32)
+    want = [expected(op, (x[::-1].copy(), x)[-op.arity:], p).tobytes().hex()
+            for op, p in zip(OPS, params)]
+    assert out == [level, level, *want]
 
 
 @pytest.mark.skipif(shutil.which("objdump") is None, reason="objdump (binutils) not installed")
+@pytest.mark.skipif(not any(PACKAGE_DIR.glob("_loops_avx2*.so")),
+                    reason="not an x86-64 build with per-ISA kernels")
 def test_baseline_objects_have_no_avx():
-    """scripts/check_baseline_isa.py: _core and the baseline kernels are free of
-    VEX/EVEX (AVX) instructions; the AVX2 / AVX-512 kernels use ymm / zmm."""
-    if not any(p.name.startswith("_kernels_avx2") for p in PACKAGE_DIR.glob("*.so")):
-        pytest.skip("not an x86-64 build with per-ISA kernels")
+    """scripts/check_baseline_isa.py: the engine, the functions, the ufuncs, the
+    C API and the baseline loops are free of VEX/EVEX (AVX) instructions; the
+    AVX2 / AVX-512 loops use ymm / zmm."""
     res = subprocess.run([sys.executable, str(ROOT / "scripts/check_baseline_isa.py"),
                           str(PACKAGE_DIR)],
                          capture_output=True, text=True, timeout=120)

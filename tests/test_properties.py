@@ -1,130 +1,145 @@
-"""Property tests (Hypothesis): arrays of every supported dtype in both byte orders,
-any shape up to 4-D, arbitrary bit patterns (every NaN payload, signed zeros,
-subnormals, integer extremes), and basic-index views of them. Properties:
-oracle equality in bits, idempotence, view == copy, relu_ on a copy == relu,
-dtype and shape preserved."""
+"""Property tests (Hypothesis) for every operation of the registry: arrays of
+every dtype the op takes in both byte orders, any shape up to 4-D, arbitrary
+bit patterns (every NaN payload, signed zeros, subnormals, integer extremes),
+any generated parameter, and basic-index views of them. Properties: the
+reference's bits, the dtype (native) and shape; applied twice equals the
+reference applied twice; view == copy; the in-place twin on a view writes
+the view only; ``out`` of either byte order and memory order equals the
+fresh result."""
 import numpy as np
+import pytest
 from hypothesis import given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
-import fastrelu
-import oracle
 from conftest import arrays
-from oracle import assert_same, to_native
+from helpers import (INPLACE_OPS, OPS, assert_same, call, call_inplace, expected, native_dtype,
+                     op_id, param_sets, snapshot, to_native)
 
-SETTINGS = settings(max_examples=100, deadline=None)
+pytestmark = pytest.mark.core
 
-
-@st.composite
-def views(draw):
-    """An array and a basic-index view of it (slices with steps, integers, newaxis,
-    ellipsis); the view may be 0-d, empty, strided or reversed."""
-    base = draw(arrays())
-    index = draw(hnp.basic_indices(base.shape, allow_newaxis=True, allow_ellipsis=True))
-    return base, index
+SETTINGS = settings(max_examples=40, deadline=None)
 
 
 @st.composite
-def pairs(draw):
-    """(grad_output, x): same shape and type, each in either byte order."""
-    x = draw(arrays())
-    native = oracle.native_dtype(x.dtype)
-    g = draw(arrays(dtype=draw(st.sampled_from([native, native.newbyteorder()])),
-                    shape=x.shape))
-    return g, x
+def operands(draw, op, shape=None):
+    """(arrays, params): the operands of ``op`` (same shape and type, each in
+    either byte order) and one of its generated parameter tuples."""
+    x = draw(arrays(names=op.dtype_names, shape=shape))
+    native = native_dtype(x.dtype)
+    others = tuple(draw(arrays(dtype=draw(st.sampled_from([native, native.newbyteorder()])),
+                               shape=x.shape)) for _ in op.inputs[1:])
+    params = draw(st.sampled_from(param_sets(op, native)))
+    return others + (x,), params
 
 
-@SETTINGS
-@given(x=arrays())
-def test_relu_equals_oracle(x):
-    """relu(x) has the oracle's bits, x's shape and x's type in native byte order."""
-    before = oracle.snapshot(x)
-    r = fastrelu.relu(x)
-    assert r.shape == x.shape and r.dtype == oracle.native_dtype(x.dtype)
-    assert_same(r, oracle.relu(x))
-    assert_same(x, before)
-
-
-@SETTINGS
-@given(x=arrays())
-def test_relu_grad_equals_oracle(x):
-    """relu_grad(x) has the oracle's bits (1/0 in x's type)."""
-    assert_same(fastrelu.relu_grad(x), oracle.relu_grad(x))
-
-
-@SETTINGS
-@given(gx=pairs())
-def test_relu_backward_equals_oracle(gx):
-    """relu_backward(g, x) has the oracle's bits, for any byte orders of g and x."""
-    g, x = gx
-    assert_same(fastrelu.relu_backward(g, x), oracle.relu_backward(g, x))
-
-
-@SETTINGS
-@given(x=arrays())
-def test_relu_idempotent(x):
-    """relu(relu(x)) == relu(x) bit for bit; relu_grad(relu(x)) == relu_grad(x)."""
-    once = fastrelu.relu(x)
-    assert_same(fastrelu.relu(once), once)
-    assert_same(fastrelu.relu_grad(once), fastrelu.relu_grad(x))
-
-
-@SETTINGS
-@given(case=views())
-def test_view_equals_copy(case):
-    """On any basic-index view: relu(view) == relu(view.copy()) == oracle, and the same
-    for relu_grad and relu_backward(view, view)."""
-    base, index = case
-    view = base[index]
-    if not isinstance(view, np.ndarray):           # an integer index can give a scalar
-        view = np.asarray(view)
-    copy = np.array(view, copy=True)
-    for func, ref in ((fastrelu.relu, oracle.relu), (fastrelu.relu_grad, oracle.relu_grad)):
-        r = func(view)
-        assert_same(r, func(copy))
-        assert_same(r, ref(copy))
-    assert_same(fastrelu.relu_backward(view, view), oracle.relu_backward(copy, copy))
-
-
-@SETTINGS
-@given(case=views())
-def test_relu_inplace_on_view(case):
-    """relu_ on a view of a copy of base: the view gets relu's bits, the rest of the
-    base is untouched, and relu_ returns the view itself."""
-    base, index = case
-    work = np.array(base, copy=True)
+@st.composite
+def views(draw, op):
+    """(base arrays, index, params): operands of ``op`` and a basic index (slices
+    with steps, integers, newaxis, ellipsis) into them; the view may be 0-d,
+    empty, strided or reversed."""
+    base, params = draw(operands(op))
+    index = draw(hnp.basic_indices(base[0].shape, allow_newaxis=True, allow_ellipsis=True))
     index = index if isinstance(index, tuple) else (index,)
-    if not isinstance(work[index], np.ndarray):    # all-integer index: a 0-d view instead
+    if not isinstance(base[0][index], np.ndarray):    # all-integer index: a 0-d view instead
         index = index + (Ellipsis,)
-    view = work[index]
-    expected_view = oracle.relu(view)
-    expected = np.array(work, copy=True)
-    expected[index] = expected_view
-    assert fastrelu.relu_(view) is view
-    assert_same(to_native(view), expected_view)
-    assert_same(to_native(work), to_native(expected))
+    return base, index, params
 
 
-@SETTINGS
-@given(x=arrays())
-def test_relu_inplace_on_copy_equals_relu(x):
-    """relu_(x.copy()) has the same values as relu(x), keeps dtype (byte order
-    included), shape and identity."""
-    y = x.copy()
-    r = fastrelu.relu_(y)
-    assert r is y and y.dtype == x.dtype and y.shape == x.shape
-    assert_same(to_native(y), fastrelu.relu(x))
+@pytest.mark.parametrize("op", OPS, ids=op_id)
+def test_equals_reference(op):
+    """The reference's bits, of the operands' shape and type in native byte
+    order; the operands unchanged."""
+    @SETTINGS
+    @given(case=operands(op))
+    def check(case):
+        arrays_, params = case
+        before = [snapshot(a) for a in arrays_]
+        r = call(op, arrays_, params)
+        assert r.shape == arrays_[-1].shape and r.dtype == native_dtype(arrays_[-1].dtype)
+        assert_same(r, expected(op, arrays_, params))
+        for a, b in zip(arrays_, before):
+            assert_same(a, b)
+    check()
 
 
-@SETTINGS
-@given(x=arrays(), data=st.data())
-def test_out_equals_fresh_result(x, data):
-    """relu / relu_grad into an out of either byte order and C or F order equal the
+@pytest.mark.parametrize("op", [op for op in OPS if op.arity == 1], ids=op_id)
+def test_applied_twice(op):
+    """op(op(x)) equals the reference applied twice (relu, relu6: idempotent)."""
+    @SETTINGS
+    @given(case=operands(op))
+    def check(case):
+        (x,), params = case
+        once = call(op, (x,), params)
+        assert_same(call(op, (once,), params),
+                    expected(op, (expected(op, (x,), params),), params))
+        if op.name in ("relu", "relu6"):
+            assert_same(call(op, (once,), params), once)
+    check()
+
+
+@pytest.mark.parametrize("op", OPS, ids=op_id)
+def test_view_equals_copy(op):
+    """On any basic-index view of the operands: op(views) == op(copies) ==
+    reference."""
+    @SETTINGS
+    @given(case=views(op))
+    def check(case):
+        base, index, params = case
+        views_ = tuple(a[index] for a in base)
+        copies = tuple(np.array(v, copy=True) for v in views_)
+        r = call(op, views_, params)
+        assert_same(r, call(op, copies, params))
+        assert_same(r, expected(op, copies, params))
+    check()
+
+
+@pytest.mark.parametrize("op", INPLACE_OPS, ids=op_id)
+def test_inplace_on_view(op):
+    """The in-place twin on a view of a copy of base: the view gets the
+    reference's bits, the rest of the base is untouched, and it returns the
+    view itself."""
+    @SETTINGS
+    @given(case=views(op))
+    def check(case):
+        (base,), index, params = case
+        work = np.array(base, copy=True)
+        view = work[index]
+        expected_view = expected(op, (view,), params)
+        expected_work = to_native(work).copy()
+        expected_work[index] = expected_view
+        assert call_inplace(op, view, params) is view
+        assert_same(to_native(view), expected_view)
+        assert_same(to_native(work), expected_work)
+    check()
+
+
+@pytest.mark.parametrize("op", INPLACE_OPS, ids=op_id)
+def test_inplace_on_copy_equals_function(op):
+    """The in-place twin on a copy has the function's values and keeps the dtype
+    (byte order included), shape and identity."""
+    @SETTINGS
+    @given(case=operands(op))
+    def check(case):
+        (x,), params = case
+        y = x.copy()
+        assert call_inplace(op, y, params) is y
+        assert y.dtype == x.dtype and y.shape == x.shape
+        assert_same(to_native(y), call(op, (x,), params))
+    check()
+
+
+@pytest.mark.parametrize("op", OPS, ids=op_id)
+def test_out_equals_fresh_result(op):
+    """The op into an out of either byte order and C or F order equals the
     fresh result."""
-    native = oracle.native_dtype(x.dtype)
-    out_dtype = data.draw(st.sampled_from([native, native.newbyteorder()]))
-    order = data.draw(st.sampled_from("CF"))
-    for func in (fastrelu.relu, fastrelu.relu_grad):
-        out = np.empty(x.shape, out_dtype, order=order)
-        assert func(x, out=out) is out
-        assert_same(to_native(out), func(x))
+    @SETTINGS
+    @given(case=operands(op), data=st.data())
+    def check(case, data):
+        arrays_, params = case
+        native = native_dtype(arrays_[-1].dtype)
+        out = np.empty(arrays_[-1].shape, data.draw(st.sampled_from([native,
+                                                                     native.newbyteorder()])),
+                       order=data.draw(st.sampled_from("CF")))
+        assert call(op, arrays_, params, out=out) is out
+        assert_same(to_native(out), call(op, arrays_, params))
+    check()

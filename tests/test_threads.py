@@ -1,7 +1,8 @@
-"""Threads: concurrent calls from 8 Python threads on shared read-only inputs give
-the oracle's bits; results are identical for every thread count; the thread
-setting API (set_num_threads / get_num_threads / num_threads) returns, restores
-and validates as documented."""
+"""Threads: results are identical for every thread count for every operation
+of the registry, also while another thread changes the count and with more
+threads than cores; the thread setting API (set_num_threads /
+get_num_threads / num_threads) returns, restores and validates as
+documented. (Many Python threads calling at once: test_concurrency.py.)"""
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -9,10 +10,16 @@ import numpy as np
 import pytest
 
 import fastrelu
-import oracle
-from oracle import assert_same
+from fastrelu import _engine
+from helpers import OPS, assert_same, call, call_inplace, expected, op_dtype_params, op_id, \
+    param_sets, readonly
 
-BIG = 1 << 22     # 4M elements: above the threading (and, for 4-byte types, streaming) sizes
+
+def threaded_elements(dtype, per_thread=2):
+    """Elements of ``dtype`` for which the shipped thresholds give every one of
+    3 threads ``per_thread`` times the parallel threshold's share."""
+    p = _engine.thresholds()["parallel_min_bytes"]
+    return 3 * per_thread * p // np.dtype(dtype).itemsize + 13
 
 
 @pytest.fixture(autouse=True)
@@ -23,60 +30,13 @@ def restore_thread_setting():
     fastrelu.set_num_threads(previous)
 
 
-def _readonly(a):
-    a = np.array(a, copy=True)
-    a.flags.writeable = False
-    return a
-
-
-def test_concurrent_calls_from_eight_threads(big_values):
-    """8 Python threads call relu / relu_grad / relu_backward / relu_ on shared read-only
-    inputs (small, threaded-size and strided) into their own outputs; every result has
-    the oracle's bits."""
-    inputs = {
-        "f32-big": _readonly(big_values("float32", 1 << 20)),
-        "f64-mid": _readonly(big_values("float64", 300_001)),
-        "i8-big": _readonly(big_values("int8", 3 << 20)),
-        "f16-small": _readonly(big_values("float16", 1000)),
-    }
-    grads = {k: _readonly(big_values(v.dtype, v.size)[::-1]) for k, v in inputs.items()}
-    expected = {k: (oracle.relu(v), oracle.relu_grad(v), oracle.relu_backward(grads[k], v),
-                    oracle.relu(v[::3]))
-                for k, v in inputs.items()}
-    barrier = threading.Barrier(8)
-
-    def worker(index):
-        barrier.wait()
-        for round_ in range(6):
-            for key, x in inputs.items():
-                g = grads[key]
-                e_relu, e_grad, e_back, e_strided = expected[key]
-                kind = (index + round_) % 5
-                if kind == 0:
-                    assert_same(fastrelu.relu(x), e_relu)
-                elif kind == 1:
-                    out = np.empty_like(x)
-                    out.flags.writeable = True
-                    assert fastrelu.relu_grad(x, out=out) is out
-                    assert_same(out, e_grad)
-                elif kind == 2:
-                    assert_same(fastrelu.relu_backward(g, x), e_back)
-                elif kind == 3:
-                    y = x.copy()
-                    assert fastrelu.relu_(y) is y
-                    assert_same(y, e_relu)
-                else:
-                    assert_same(fastrelu.relu(x[::3]), e_strided)
-        return index
-
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        assert sorted(pool.map(worker, range(8))) == list(range(8))
-
-
 def test_concurrent_calls_while_changing_thread_count(big_values):
-    """Calls stay correct while another thread keeps changing the thread count."""
-    x = _readonly(big_values("float64", 1 << 20))
-    expected = oracle.relu(x)
+    """Calls of every op stay correct while another thread keeps changing the
+    thread count."""
+    n = threaded_elements("float64")
+    x = readonly(big_values("float64", n))
+    cases = [(op, (x[::-1], x)[-op.arity:], param_sets(op, "float64")[0]) for op in OPS]
+    wants = [expected(op, arrays, params) for op, arrays, params in cases]
     stop = threading.Event()
 
     def changer():
@@ -89,33 +49,37 @@ def test_concurrent_calls_while_changing_thread_count(big_values):
     t.start()
     try:
         with ThreadPoolExecutor(max_workers=4) as pool:
-            for r in pool.map(lambda _: fastrelu.relu(x), range(24)):
-                assert_same(r, expected)
+            results = pool.map(lambda i: call(*cases[i % len(cases)]), range(3 * len(cases)))
+            for i, r in enumerate(results):
+                assert_same(r, wants[i % len(cases)])
     finally:
         stop.set()
         t.join()
 
 
-@pytest.mark.parametrize("dtype", ["float16", "float64", "int8"])
-def test_results_identical_for_one_and_two_threads(dtype, big_values):
-    """relu, relu_grad, relu_backward (contiguous and strided) on 4M elements: the same
-    bits with 1, 2 and 3 threads, and equal to the oracle."""
-    x = big_values(dtype, BIG)
-    g = big_values(dtype, BIG)[::-1].copy()
+@pytest.mark.parametrize("op, dtype", op_dtype_params(dtypes=("float16", "float64", "int8")),
+                         ids=op_id)
+def test_results_identical_for_one_two_and_three_threads(op, dtype, big_values):
+    """Every op on arrays above the parallel threshold (contiguous, strided, in
+    place): the same bits with 1, 2 and 3 threads, and equal to the reference."""
+    n = threaded_elements(dtype)
+    arrays = (big_values(dtype, n)[::-1].copy(), big_values(dtype, n))[-op.arity:]
+    strided = tuple(a[::2] for a in arrays)
+    params = param_sets(op, dtype)[0]
     results = {}
-    for n in (1, 2, 3):
-        with fastrelu.num_threads(n):
-            assert fastrelu.get_num_threads() == n
-            results[n] = (fastrelu.relu(x), fastrelu.relu_grad(x),
-                          fastrelu.relu_backward(g, x), fastrelu.relu(x[::2]),
-                          fastrelu.relu_(x.copy()))
-    for n in (2, 3):
-        for a, b in zip(results[1], results[n]):
+    for threads in (1, 2, 3):
+        with fastrelu.num_threads(threads):
+            assert fastrelu.get_num_threads() == threads
+            y = arrays[0].copy()
+            results[threads] = (call(op, arrays, params), call(op, strided, params),
+                                call_inplace(op, y, params) if op.inplace
+                                else call(op, (y,) + arrays[1:], params, out=y))
+    for threads in (2, 3):
+        for a, b in zip(results[1], results[threads]):
             assert_same(b, a)
-    assert_same(results[1][0], oracle.relu(x))
-    assert_same(results[1][1], oracle.relu_grad(x))
-    assert_same(results[1][2], oracle.relu_backward(g, x))
-    assert_same(results[1][3], oracle.relu(x[::2]))
+    assert_same(results[1][0], expected(op, arrays, params))
+    assert_same(results[1][1], expected(op, strided, params))
+    assert_same(results[1][2], results[1][0])
 
 
 def test_set_num_threads_returns_previous_and_none_restores():
@@ -134,13 +98,17 @@ def test_set_num_threads_returns_previous_and_none_restores():
     assert fastrelu.get_num_threads() == 2
 
 
-def test_more_threads_than_cores_is_correct(big_values):
+@pytest.mark.parametrize("op", OPS, ids=op_id)
+def test_more_threads_than_cores_is_correct(op, big_values):
     """set_num_threads(16) on this machine still computes the right bits."""
-    x = big_values("float32", 1 << 21)
+    n = threaded_elements("float32", per_thread=6)
+    arrays = (big_values("float32", n)[::-1].copy(), big_values("float32", n))[-op.arity:]
+    params = param_sets(op, "float32")[0]
     fastrelu.set_num_threads(16)
     assert fastrelu.get_num_threads() == 16
-    assert_same(fastrelu.relu(x), oracle.relu(x))
-    assert_same(fastrelu.relu_grad(x[::-1]), oracle.relu_grad(x[::-1]))
+    assert_same(call(op, arrays, params), expected(op, arrays, params))
+    reversed_ = tuple(a[::-1] for a in arrays)
+    assert_same(call(op, reversed_, params), expected(op, reversed_, params))
 
 
 def test_num_threads_context_manager_restores():

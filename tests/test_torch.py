@@ -96,3 +96,54 @@ def test_fastrelu_accepts_cpu_tensors_zero_copy():
     np.testing.assert_array_equal(r, [0.0, 2.0, 0.0])
     fastrelu.relu_(t.numpy())                 # a view of the tensor's memory
     assert torch.equal(t, torch.tensor([0.0, 2.0, 0.0]))
+
+
+# --- threshold ----------------------------------------------------------------------------
+
+THRESHOLDS = [(0.5, -2.0), (-1.0, 3.0), (0.0, 0.0), (2.5, 7.0)]
+
+
+@pytest.mark.parametrize("dtype, threshold, value",
+                         [(dt, t, v) for dt in DTYPES for t, v in THRESHOLDS
+                          if dt != torch.uint8 or min(t, v) >= 0])   # else a ValueError
+def test_threshold_equals_torch(dtype, threshold, value):
+    """threshold equals torch.nn.functional.threshold (and the reference) for
+    every dtype both support, bound and value cast to the dtype."""
+    x = (torch.randn(1000, dtype=torch.float64) * 5).to(dtype)
+    if dtype.is_floating_point:
+        x[:3] = torch.tensor([float("nan"), float("-inf"), float("inf")], dtype=torch.float64)
+    r = frt.threshold(x, threshold, value)
+    assert r.dtype == dtype
+    from fastrelu import _reference
+    assert np.array_equal(r.numpy(), _reference.threshold(x.numpy(), threshold, value),
+                          equal_nan=dtype.is_floating_point)
+    if not dtype.is_floating_point and dtype != torch.uint8:
+        # torch compares an integer tensor with the bound as a float; the same
+        # elements are replaced when the bound is an integer
+        assert torch.equal(frt.threshold(x, float(int(threshold)), int(value)),
+                           torch.nn.functional.threshold(x, int(threshold), int(value)))
+    elif dtype.is_floating_point:
+        torch_r = torch.nn.functional.threshold(x, threshold, value)
+        assert torch.equal(torch.nan_to_num(r, nan=9.0), torch.nan_to_num(torch_r, nan=9.0))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("threshold, value", THRESHOLDS)
+def test_threshold_gradients_equal_torch(dtype, threshold, value):
+    x = torch.randn(500, dtype=dtype) * 3
+    x[:2] = threshold                              # at the bound: gradient 0
+    g = torch.randn(500, dtype=dtype)
+    g[5:8] = torch.tensor([float("nan"), float("inf"), -float("inf")], dtype=dtype)
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    frt.threshold(xa, threshold, value).backward(g)
+    torch.nn.functional.threshold(xb, threshold, value).backward(g)
+    assert torch.equal(torch.nan_to_num(xa.grad, nan=7.0), torch.nan_to_num(xb.grad, nan=7.0))
+
+
+def test_threshold_module_and_opcheck():
+    model = frt.Threshold(0.5, -1.0)
+    x = torch.randn(6, 5)
+    assert torch.equal(model(x), torch.nn.Threshold(0.5, -1.0)(x))
+    torch.library.opcheck(torch.ops.fastrelu.threshold.default, (torch.randn(3, 4), 0.5, -1.0))
+    torch.library.opcheck(torch.ops.fastrelu.threshold_backward.default,
+                          (torch.randn(3, 4), torch.randn(3, 4), 0.25))

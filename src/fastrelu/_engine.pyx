@@ -499,6 +499,12 @@ cdef void execute_gil(call_t *k, npy_intp n) noexcept:
         _run_chunk(k, 0, n)
 
 
+def writeable(cnp.ndarray a):
+    """The array's WRITEABLE flag, read without NumPy's FutureWarning for the
+    views of ``np.broadcast_arrays`` (the write itself warns, as NumPy does)."""
+    return cnp.PyArray_ISWRITEABLE(a)
+
+
 # --- build information ----------------------------------------------------------------
 
 def build_info():

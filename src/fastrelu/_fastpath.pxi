@@ -14,6 +14,14 @@ from numpy cimport (ndarray, npy_intp, PyArray_DATA, PyArray_DIMS,
                     PyArray_STRIDES, PyArray_TYPE)
 from libc.string cimport memcmp, memcpy
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t
+from libc.math cimport fabs
+
+cdef extern from "<fenv.h>":
+    ctypedef struct fexcept_t:
+        pass
+    int fegetexceptflag(fexcept_t *flagp, int excepts) nogil
+    int fesetexceptflag(const fexcept_t *flagp, int excepts) nogil
+    int FE_INEXACT
 
 from fastrelu._engine cimport (row_t, op_info_t, call_t, row_for, op_info, set_param,
                                execute_gil, PARAM_SLOPE)
@@ -107,6 +115,7 @@ cdef bint _cast_exact(object value, const row_t *d, char *buf) except -1:
     cdef double v
     cdef float f
     cdef long long i
+    cdef fexcept_t flags
     if d.kind == b"f":
         if (t is not float and t is not int) or d.itemsize == 2:
             return False
@@ -116,9 +125,11 @@ cdef bint _cast_exact(object value, const row_t *d, char *buf) except -1:
         if d.itemsize == 8:
             memcpy(buf, &v, 8)
             return True
-        if not (-3.4028234663852886e38 <= v <= 3.4028234663852886e38):
-            return False                          # overflow (or NaN): NumPy's cast
-        f = <float>v
+        if not (v == 0 or 1.1754943508222875e-38 <= fabs(v) <= 3.4028234663852886e38):
+            return False                          # overflow, underflow or NaN: _general
+        fegetexceptflag(&flags, FE_INEXACT)       # rounding to float32 is inexact:
+        f = <float>v                              # keep the caller's flag as it was
+        fesetexceptflag(&flags, FE_INEXACT)
         memcpy(buf, &f, 4)
         return True
     if t is not int or not -9223372036854775807 <= value <= 9223372036854775807:
@@ -149,7 +160,8 @@ cdef int _set_params(consts_t *c, const row_t *d, int op, object x, tuple params
     for i in range(info.nparams):
         p = params[i]
         if info.param_kind[i] == PARAM_SLOPE:
-            slope = p if type(p) is float else _general.slope_value(p, op, i)
+            slope = (p if type(p) is float
+                     else _general.slope_value(p, op, i, (<ndarray>x).dtype))
             set_param(c, d, PARAM_SLOPE, i, <const char *>&slope)
         elif _cast_exact(p, d, <char *>buf):
             set_param(c, d, info.param_kind[i], i, <const char *>buf)

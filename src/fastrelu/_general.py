@@ -13,7 +13,7 @@ import operator
 
 import numpy as np
 
-from fastrelu._engine import DTYPES, SUPPORTED_DTYPES
+from fastrelu._engine import DTYPES, SUPPORTED_DTYPES, writeable
 from fastrelu._registry import OPS
 from fastrelu._ufuncs import UFUNCS
 
@@ -87,7 +87,7 @@ def _check_out(out, shape, dtype, func):
         raise TypeError(f"{func}(): out has dtype {out.dtype}, expected {dtype}")
     if out.shape != shape:
         raise ValueError(f"{func}(): out has shape {out.shape}, expected {shape}")
-    if not out.flags.writeable:
+    if not writeable(out):
         raise ValueError(f"{func}(): out is read-only")
 
 
@@ -128,20 +128,21 @@ def _elementwise(spec, op, arrays, out, params):
 
 def _real(value, func, name):
     """``value`` if it is a real number (Python or NumPy scalar, or 0-d array)."""
-    if isinstance(value, (bool, np.bool_)) or not (
+    if isinstance(value, (bool, np.bool_, np.timedelta64)) or not (
             isinstance(value, (int, float, np.integer, np.floating))
             or (isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf")):
         raise TypeError(f"{func}(): {name} must be a real number, not {type(value).__name__}")
     return value
 
 
-def slope_value(value, op, index):
-    """A "slope" parameter as a float (the loops use it as float32 for
-    float16/float32 data, float64 for float64 data); beyond float64's range,
-    +-inf, as a cast gives."""
+def slope_value(value, op, index, dtype):
+    """A "slope" parameter as a float: the loops use it as float32 for
+    float16/float32 data and as float64 for float64 data, so it is rounded
+    once to that type here (beyond its range: +-inf, as a cast gives)."""
     spec = OPS[op]
+    precision = np.float64 if dtype.itemsize == 8 else np.float32
     return float(_float_cast(_real(value, spec.name, spec.params[index].name),
-                             np.dtype(np.float64)))
+                             np.dtype(precision)))
 
 
 def cast_param(value, dtype, op, index):
@@ -170,14 +171,32 @@ def cast_param(value, dtype, op, index):
 
 
 def _float_cast(value, dtype):
-    """``value`` rounded to float ``dtype`` as a 0-d array (beyond the dtype's
-    range: +-inf, as NumPy's cast gives, without its warning)."""
-    if isinstance(value, (int, np.integer)) and not isinstance(value, np.uint64):
-        value = int(value)
-        if abs(value) >= 2**1024:          # float() would raise OverflowError
-            value = math.inf if value > 0 else -math.inf
-    with np.errstate(over="ignore"):
+    """``value`` rounded once to float ``dtype``, as a 0-d array: beyond the
+    dtype's range +-inf and below it 0 or a subnormal, as IEEE rounding gives,
+    with no warning and no floating-point flag."""
+    if isinstance(value, (int, np.integer)):
+        value = _round_int(int(value), np.finfo(dtype).nmant + 1)
+    with np.errstate(all="ignore"):
         return np.array(value).astype(np.float64).astype(dtype)
+
+
+def _round_int(value, digits):
+    """The integer ``value`` rounded to ``digits`` significant bits (to nearest,
+    ties to even), as a float: exact, so converting it to the float type of
+    that precision does not round a second time; beyond float64, +-inf."""
+    magnitude = abs(value)
+    drop = magnitude.bit_length() - digits
+    if drop > 0:
+        kept, rest = magnitude >> drop, magnitude & ((1 << drop) - 1)
+        half = 1 << (drop - 1)
+        if rest > half or (rest == half and kept & 1):
+            kept += 1
+        magnitude = kept << drop
+    try:
+        rounded = float(magnitude)
+    except OverflowError:
+        rounded = math.inf
+    return -rounded if value < 0 else rounded
 
 
 def _param_operands(spec, op, params, dtype):
@@ -185,7 +204,7 @@ def _param_operands(spec, op, params, dtype):
     operands = []
     for index, (param, value) in enumerate(zip(spec.params, params or ())):
         if param.kind == "slope":
-            operands.append(slope_value(value, op, index))
+            operands.append(slope_value(value, op, index, dtype))
         else:
             operands.append(cast_param(value, dtype, op, index))
     return operands
@@ -207,7 +226,7 @@ def run_inplace(op, x, params):
     supported = _SUPPORTED[spec.dtypes]
     _as_array(x, func, "x", supported)
     extra = _param_operands(spec, op, params, x.dtype)
-    if not x.flags.writeable:
+    if not writeable(x):
         raise ValueError(f"{func}(): x is read-only")
     UFUNCS[spec.name](x, *extra, out=x)
     return x
