@@ -84,10 +84,11 @@ def threaded():
     out-of-place output (thresholds at 0, via the private
     ``_engine.thresholds`` hook); restored afterwards."""
     previous = _engine.thresholds(nogil_min_bytes=0, parallel_min_bytes=1, stream_min_bytes=0)
+    threads = fastrelu.set_num_threads(2)     # process-wide: a test may set its own
     try:
-        with fastrelu.num_threads(2):
-            yield
+        yield
     finally:
+        fastrelu.set_num_threads(threads)
         _engine.thresholds(**previous)
 
 

@@ -250,3 +250,31 @@ def test_list_result_is_ndarray_with_out(op):
         out = np.full(5, 99, dtype=np.int64)
         assert call(op, (values,) * op.arity, params, out=out) is out
         assert_same(out, expected(op, (np.array(values),) * op.arity, params))
+
+
+def test_dlpack_producer_of_an_unsupported_dtype_is_a_type_error():
+    """A ``__dlpack__``-only object whose dtype NumPy cannot represent
+    (bfloat16) gets the documented TypeError, naming the argument, for every
+    operation; a supported one converts without a copy."""
+    torch = pytest.importorskip("torch")
+
+    class DLPackOnly:
+        def __init__(self, tensor):
+            self.tensor = tensor
+
+        def __dlpack__(self, **kwargs):
+            return self.tensor.__dlpack__(**kwargs)
+
+        def __dlpack_device__(self):
+            return self.tensor.__dlpack_device__()
+
+    bad = DLPackOnly(torch.ones(4, dtype=torch.bfloat16))
+    for op in OPS:
+        params = [{"slope": 0.1, "bound": 0.5, "value": 0.0}[p.kind] for p in op.params]
+        for position in range(op.arity):
+            arrays = [np.ones(4, np.float32)] * op.arity
+            arrays[position] = bad
+            with pytest.raises(TypeError, match=op.inputs[position]):
+                getattr(fastrelu, op.name)(*arrays, *params)
+    good = torch.tensor([-1.0, 2.0])
+    np.testing.assert_array_equal(fastrelu.relu(DLPackOnly(good)), [0.0, 2.0])

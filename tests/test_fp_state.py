@@ -28,6 +28,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import fastrelu
@@ -238,3 +239,61 @@ def test_subnormals_kept_under_ftz_daz(report):
     # ... and the float arithmetic gave the reference's bits in those modes
     assert w["same"] and all(w["same"].values()), \
         [k for k, ok in w["same"].items() if not ok]
+
+
+# --- the IEEE exception flags, read directly ---------------------------------------------
+
+def _libm():
+    """fetestexcept / feclearexcept / feraiseexcept from the C library, or None."""
+    import ctypes
+    import ctypes.util
+    try:
+        libm = ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6")
+        return libm.fetestexcept, libm.feclearexcept, libm.feraiseexcept
+    except (OSError, AttributeError):
+        return None
+
+
+# <fenv.h> on x86-64 and aarch64 Linux
+FE_FLAGS = ({"FE_INVALID": 0x01, "FE_DIVBYZERO": 0x04, "FE_OVERFLOW": 0x08,
+             "FE_UNDERFLOW": 0x10, "FE_INEXACT": 0x20}
+            if platform.machine() in ("x86_64", "AMD64") else None)
+
+
+@pytest.mark.skipif(_libm() is None or FE_FLAGS is None, reason="x86-64 Linux <fenv.h>")
+@pytest.mark.parametrize("path", ["fast", "strided", "ufunc", "threaded"])
+def test_ieee_flags_are_the_callers_on_every_path(path):
+    """No call raises an IEEE exception flag, on any path, for any operation
+    (leaky_relu's discarded products overflow and underflow here), and the fast
+    path leaves flags the caller had raised as they were (NumPy's ufunc
+    machinery, the other paths, clears them before its loops by design)."""
+    from fastrelu._registry import OPS
+    from fastrelu import ufuncs
+    test, clear, raise_ = _libm()
+    all_flags = sum(FE_FLAGS.values())
+    x = np.array([3e38, -3e38, 1e-38, -1e-38, np.nan, -np.inf, 1.0] * 80_000, np.float32)
+    if path == "strided":
+        x = np.repeat(x, 2)[::2]
+    previous = _engine.thresholds(parallel_min_bytes=1 << 12) if path == "threaded" else None
+    try:
+        for op in OPS:
+            if "float32" not in op.dtype_names:
+                continue
+            params = [{"slope": 1e10, "bound": 0.5, "value": -1.0}[p.kind] for p in op.params]
+            args = (x,) if op.arity == 1 else (x[::-1].copy() if path != "strided" else x, x)
+            for before in (0, FE_FLAGS["FE_INEXACT"] | FE_FLAGS["FE_DIVBYZERO"]):
+                clear(all_flags)
+                if before:
+                    raise_(before)
+                if path == "ufunc":
+                    getattr(ufuncs, op.name)(*args, *[np.float32(p) for p in params])
+                else:
+                    getattr(fastrelu, op.name)(*args, *params)
+                after = test(all_flags)
+                assert after & ~before == 0, (op.name, path, before, after)
+                if path == "fast":
+                    assert after == before, (op.name, before, after)
+    finally:
+        clear(all_flags)
+        if previous is not None:
+            _engine.thresholds(**previous)

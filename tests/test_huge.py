@@ -130,15 +130,17 @@ WINDOWS = [(0, 8), (2**31 - 8, 2**31 + 8), (N - 8, N)] + (
 INT8_OPS = [op for op in OPS if "int8" in op.dtype_names]
 
 
+@pytest.fixture(scope="class")
+def huge():
+    """The huge input and an output for TestEveryOp, made once."""
+    x = make_x()
+    out = np.empty_like(x)
+    yield x, out
+    del x, out
+
+
 class TestEveryOp:
     """Every op that takes int8, once, with the default threads."""
-
-    @pytest.fixture(scope="class")
-    def huge(self):
-        x = make_x()
-        out = np.empty_like(x)
-        yield x, out
-        del x, out
 
     @pytest.mark.parametrize("op", INT8_OPS, ids=op_id)
     def test_every_op_beyond_2_31(self, huge, op):

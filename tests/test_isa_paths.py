@@ -49,8 +49,12 @@ def isa(request):
 
 @pytest.fixture
 def restore_threads():
-    with fastrelu.num_threads(INITIAL_THREADS):
+    previous = fastrelu.set_num_threads(None)
+    fastrelu.set_num_threads(previous)
+    try:
         yield
+    finally:
+        fastrelu.set_num_threads(previous)
 
 
 class Guarded:

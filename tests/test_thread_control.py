@@ -7,7 +7,7 @@ import numpy as np
 import threadpoolctl
 
 import fastrelu as fr
-from fastrelu import _reference
+from fastrelu import _engine, _reference
 
 
 def test_omp_num_threads_is_the_default():
@@ -32,5 +32,58 @@ def test_threadpoolctl_limits_are_honoured():
 
 
 def test_explicit_setting_wins_over_openmp():
-    with fr.num_threads(3), threadpoolctl.threadpool_limits(1, user_api="openmp"):
-        assert fr.get_num_threads() == 3
+    with fr.num_threads(2), threadpoolctl.threadpool_limits(1, user_api="openmp"):
+        assert fr.get_num_threads() == min(2, _engine.THREAD_CAP)
+
+
+def test_thread_cap_is_the_cpus_available():
+    """A count above the CPUs available to the process is used as that many
+    (more threads than cores only slow memory-bound calls down)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert 1 <= _engine.THREAD_CAP <= cpus
+    previous = fr.set_num_threads(10**6)
+    try:
+        assert fr.get_num_threads() == _engine.THREAD_CAP
+        x = np.arange(-500_000, 500_000, dtype=np.float32)
+        np.testing.assert_array_equal(fr.relu(x), _reference.relu(x))
+    finally:
+        assert fr.set_num_threads(previous) == 10**6   # the setting itself is kept
+
+
+def test_omp_thread_limit_caps_the_count():
+    env = dict(os.environ, OMP_THREAD_LIMIT="1", OMP_NUM_THREADS="4")
+    code = ("import fastrelu; fastrelu.set_num_threads(8); "
+            "print(fastrelu.get_num_threads(), fastrelu._engine.THREAD_CAP)")
+    out = subprocess.run([sys.executable, "-c", code], env=env, check=True,
+                         capture_output=True, text=True).stdout
+    assert out.split() == ["1", "1"]
+
+
+def test_num_threads_blocks_are_per_thread():
+    """``with num_threads(n)`` in one Python thread does not change another
+    thread's count, and each restores its own on exit (threadpoolctl users
+    expect this); the process-wide setting is untouched."""
+    import threading
+    barrier = threading.Barrier(2)
+    seen = {}
+
+    def worker(n):
+        with fr.num_threads(n):
+            barrier.wait()              # both blocks are open at once
+            seen[n] = fr.get_num_threads()
+            barrier.wait()
+        seen[(n, "after")] = fr.get_num_threads()
+
+    previous = fr.set_num_threads(2)
+    try:
+        threads = [threading.Thread(target=worker, args=(n,)) for n in (1, 2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        cap = _engine.THREAD_CAP
+        assert seen == {1: 1, 2: min(2, cap), (1, "after"): min(2, cap),
+                        (2, "after"): min(2, cap)}
+        assert fr.get_num_threads() == min(2, cap)
+    finally:
+        fr.set_num_threads(previous)

@@ -54,6 +54,8 @@ cdef extern from "_runtime.h":
     void fr_pool_run(fr_chunk_fn fn, void *ctx, npy_intp n, npy_intp chunk,
                      int threads) noexcept nogil
     bint fr_team_acquire() noexcept nogil
+    enum:
+        FR_POOL_MAX_WORKERS
     void fr_team_release() noexcept nogil
     const char *fr_compiler_version
 
@@ -313,17 +315,86 @@ def thresholds(nogil_min_bytes=None, parallel_min_bytes=None, stream_min_bytes=N
     return previous
 
 
+cdef extern from *:
+    """
+    /* with fastrelu.num_threads(n): an override for the calling thread only
+       (0: none; -1: the default count; n > 0: n threads) */
+    static _Thread_local int fr_local_threads = 0;
+    """
+    int fr_local_threads
+
+
+def _available_cpus():
+    """The CPUs this process may run on: its affinity mask, and its cgroup's CPU
+    quota (containers), whichever is smaller."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    for path in ("/sys/fs/cgroup/cpu.max", "/sys/fs/cgroup/cpu/cpu.cfs_quota_us"):
+        try:
+            with open(path) as f:
+                fields = f.read().split()
+            if path.endswith("cpu.max"):
+                quota, period = fields[0], fields[1]
+            else:
+                with open("/sys/fs/cgroup/cpu/cpu.cfs_period_us") as f:
+                    quota, period = fields[0], f.read().strip()
+            if quota not in ("max", "-1") and int(period) > 0:
+                cpus = min(cpus, max(1, -(-int(quota) // int(period))))
+            break
+        except (OSError, ValueError, IndexError):
+            continue
+    return max(1, cpus)
+
+
+def _thread_cap():
+    """The most threads a call uses: the CPUs available to the process,
+    OMP_THREAD_LIMIT when set, and the team's own maximum."""
+    cap = min(_available_cpus(), FR_POOL_MAX_WORKERS + 1)
+    limit = os.environ.get("OMP_THREAD_LIMIT", "").strip()
+    if limit.isdigit() and int(limit) > 0:
+        cap = min(cap, int(limit))
+    return cap
+
+
+#: See `_thread_cap` (measured: 64 threads on the 2 cores of the development
+#: VM made the slowest calls 20x slower than one thread).
+THREAD_CAP = _thread_cap()
+cdef int _cap = THREAD_CAP
+
+
+cdef inline int _requested() noexcept nogil:
+    """The thread count asked for: this thread's num_threads block, else
+    set_num_threads, else the default (OMP_NUM_THREADS, threadpoolctl)."""
+    if fr_local_threads > 0:
+        return fr_local_threads
+    if fr_local_threads == 0 and _threads > 0:
+        return _threads
+    return fr_default_threads()
+
+
 def get_num_threads():
-    """Number of threads a large call uses (the ``set_num_threads`` value, or
-    else OpenMP's current maximum, which follows ``OMP_NUM_THREADS`` and
-    ``threadpoolctl.threadpool_limits``)."""
-    return _threads if _threads > 0 else fr_default_threads()
+    """Number of threads a large call uses: the count asked for (a
+    ``num_threads`` block of this thread, else ``set_num_threads``, else
+    OpenMP's current maximum, which follows ``OMP_NUM_THREADS`` and
+    ``threadpoolctl.threadpool_limits``), at most `THREAD_CAP`."""
+    return max(1, min(_requested(), _cap))
 
 
 def swap_threads(int n):
-    """Set the thread count (0: follow OpenMP) and return the previous one."""
+    """Set the process-wide thread count (0: the default) and return the previous one."""
     global _threads
     previous, _threads = _threads, n
+    return previous
+
+
+def swap_local_threads(int n):
+    """Set this thread's override (0: none, -1: the default count, n > 0) and
+    return the previous one (``fastrelu.num_threads``)."""
+    global fr_local_threads
+    previous = fr_local_threads
+    fr_local_threads = n
     return previous
 
 
@@ -334,7 +405,7 @@ cdef npy_intp nogil_min_bytes() noexcept nogil:
 
 cdef inline int _team_size(npy_intp nbytes) noexcept nogil:
     """Threads for a call of ``nbytes`` output bytes; >1 means the team is held."""
-    cdef int nt = _threads if _threads > 0 else fr_default_threads()
+    cdef int nt = min(_requested(), _cap)
     # every thread gets at least half the threshold
     nt = <int>min(<npy_intp>nt, 2 * nbytes // PARALLEL_MIN_BYTES)
     if nt <= 1 or fr_in_parallel() or not fr_team_acquire():
@@ -344,24 +415,19 @@ cdef inline int _team_size(npy_intp nbytes) noexcept nogil:
 
 # --- the executor ------------------------------------------------------------------------
 
-cdef inline void _run_chunk(const call_t *k, npy_intp start, npy_intp stop) noexcept nogil:
+cdef inline void _run_chunk(const call_t *k, npy_intp start, npy_intp stop,
+                            bint stream=False) noexcept nogil:
+    """Elements [start, stop) of the call, with non-temporal stores if ``stream``."""
     cdef char *args[MAX_ARGS]
     cdef int j, nin = k.op.nin
     if start >= stop:
         return
     for j in range(nin + 1):
         args[j] = k.args[j] + start * k.steps[j]
-    k.fn(args, k.steps, stop - start, k.consts)
-
-
-cdef inline void _stream_chunk(const call_t *k, npy_intp start, npy_intp stop) noexcept nogil:
-    cdef char *args[MAX_ARGS]
-    cdef int j, nin = k.op.nin
-    if start >= stop:
-        return
-    for j in range(nin + 1):
-        args[j] = k.args[j] + start * k.steps[j]
-    TABLE.stream_run(k.fn, nin, args, k.steps, stop - start, k.consts)
+    if stream:
+        TABLE.stream_run(k.fn, nin, args, k.steps, stop - start, k.consts)
+    else:
+        k.fn(args, k.steps, stop - start, k.consts)
 
 
 cdef inline bint _overlap(const char *p, npy_intp sp, const char *q, npy_intp sq,
@@ -401,7 +467,7 @@ cdef void _chunk_cb(void *ctx, npy_intp start, npy_intp stop) noexcept nogil:
 
 cdef void _stream_chunk_cb(void *ctx, npy_intp start, npy_intp stop) noexcept nogil:
     cdef const call_t *k = <const call_t *>ctx
-    _stream_chunk(k, max(start - k.pad, 0), stop - k.pad)
+    _run_chunk(k, max(start - k.pad, 0), stop - k.pad, True)
 
 
 ctypedef struct real_job_t:
@@ -450,10 +516,7 @@ cdef void _execute_plain(call_t *k, npy_intp n) noexcept nogil:
     else:
         nt = _team_size(nbytes)
     if nt <= 1:
-        if stream:
-            _stream_chunk(k, 0, n)
-        else:
-            _run_chunk(k, 0, n)
+        _run_chunk(k, 0, n, stream)
         return
     chunk = CHUNK_MIN_BYTES
     while chunk < CHUNK_MAX_BYTES and chunk * 2 <= nbytes // (4 * nt):
@@ -516,6 +579,7 @@ def build_info():
         "compiler": fr_compiler_version.decode(),
         "threads": "fastrelu pool (default count from OpenMP settings)",
         "num_threads": get_num_threads(),
+        "thread_cap": THREAD_CAP,
         "parallel_min_bytes": PARALLEL_MIN_BYTES,
         "stream_min_bytes": STREAM_MIN_BYTES,
     }
