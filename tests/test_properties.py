@@ -143,3 +143,114 @@ def test_out_equals_fresh_result(op):
         assert call(op, arrays_, params, out=out) is out
         assert_same(to_native(out), call(op, arrays_, params))
     check()
+
+
+# --- adversarial views: stride 0 and internal overlap ------------------------------------
+
+@st.composite
+def aliased_views(draw, op, writeable=False):
+    """(base, view, params): a view of a 1-D native ``base`` made with
+    ``as_strided`` whose elements alias each other -- a stride of 0 (what
+    ``broadcast_to``/``broadcast_arrays`` hand out) or a stride smaller than the
+    view's extent in another axis (``(i, j)`` at ``i + j``) -- of any shape up
+    to 3-D, possibly reversed."""
+    dtype = np.dtype(draw(st.sampled_from(op.dtype_names)))
+    ndim = draw(st.sampled_from([1, 1, 2, 3]))          # 1-D views take the fast path
+    shape = tuple(draw(st.lists(st.integers(0, 6), min_size=ndim, max_size=ndim)))
+    steps = tuple(draw(st.lists(st.sampled_from([0, 0, 0, 1, -1, 2, -2]),
+                                min_size=ndim, max_size=ndim)))
+    # the base must hold every element the view reaches
+    low = sum(min(0, s * (n - 1)) for s, n in zip(steps, shape) if n)
+    high = sum(max(0, s * (n - 1)) for s, n in zip(steps, shape) if n)
+    size = high - low + 1
+    # ordinary values of both signs (so a repeated application shows), or any bits
+    ordinary = [v for v in (-8, -3, -1, 0, 1, 5, 7) if v >= 0 or dtype.kind != "u"]
+    base = draw(st.one_of(hnp.arrays(dtype, (size,), elements=st.sampled_from(ordinary)),
+                          arrays(dtype=dtype, shape=(size,))))
+    base = np.ascontiguousarray(to_native(base))
+    view = np.lib.stride_tricks.as_strided(base[-low:], shape,
+                                           [s * dtype.itemsize for s in steps],
+                                           writeable=writeable)
+    params = draw(st.sampled_from(param_sets(op, dtype)))
+    return base, view, params
+
+
+@pytest.mark.parametrize("op", OPS, ids=op_id)
+def test_aliased_inputs_equal_their_copies(op):
+    """Inputs whose elements alias each other (stride 0, internal overlap) are
+    read like their copies: the reference's bits, and the input unchanged."""
+    @SETTINGS
+    @given(case=aliased_views(op), data=st.data())
+    def check(case, data):
+        base, view, params = case
+        before = base.copy()
+        others = tuple(data.draw(arrays(dtype=view.dtype, shape=view.shape))
+                       for _ in op.inputs[1:])
+        operands_ = others + (view,)
+        copies = tuple(np.array(a, copy=True) for a in operands_)
+        assert_same(call(op, operands_, params), expected(op, copies, params))
+        assert_same(base, before)
+    check()
+
+
+@pytest.mark.parametrize("op", INPLACE_OPS, ids=op_id)
+def test_inplace_on_aliased_view(op):
+    """The in-place twin on a writeable view whose elements alias each other:
+    every memory location the view covers holds op(its old value) -- once,
+    whatever the thread count (NumPy's own ufunc gives the same) -- and the
+    rest of the base is untouched."""
+    @SETTINGS
+    @given(case=aliased_views(op, writeable=True), threads=st.sampled_from([1, 2]))
+    def check(case, threads):
+        import fastrelu
+        from fastrelu import _engine
+        base, view, params = case
+        covered = np.zeros(base.shape, bool)     # the locations the view reaches
+        offset = (view.__array_interface__["data"][0]
+                  - base.__array_interface__["data"][0]) // base.itemsize
+        np.lib.stride_tricks.as_strided(covered[offset:], view.shape,
+                                        [s // base.itemsize for s in view.strides],
+                                        writeable=True)[...] = True
+        want = base.copy()
+        want[covered] = expected(op, (base,), params)[covered]
+        previous = _engine.thresholds(parallel_min_bytes=1, nogil_min_bytes=0)
+        try:
+            with fastrelu.num_threads(threads):
+                assert call_inplace(op, view, params) is view
+        finally:
+            _engine.thresholds(**previous)
+        assert_same(base, want)
+    check()
+
+
+@pytest.mark.parametrize("op", OPS, ids=op_id)
+def test_aliased_out_is_thread_count_independent(op):
+    """An ``out`` whose elements alias each other (several results for one
+    memory location): the same bits on 1 and 2 threads with the threaded path
+    forced, and every covered location holds one of the reference results
+    aimed at it."""
+    @SETTINGS
+    @given(case=aliased_views(op, writeable=True), data=st.data())
+    def check(case, data):
+        import fastrelu
+        from fastrelu import _engine
+        base, out, params = case
+        operands_ = tuple(data.draw(arrays(dtype=out.dtype, shape=out.shape))
+                          for _ in op.inputs)
+        results = []
+        previous = _engine.thresholds(parallel_min_bytes=1, nogil_min_bytes=0)
+        try:
+            for threads in (1, 2):
+                base[...] = 0
+                with fastrelu.num_threads(threads):
+                    assert call(op, operands_, params, out=out) is out
+                results.append(base.copy())
+        finally:
+            _engine.thresholds(**previous)
+        assert_same(results[1], results[0])
+        want = expected(op, operands_, params)
+        # each element of out reads back as one of the results written to it
+        unsigned = f"u{want.dtype.itemsize}"
+        assert np.isin(np.array(out, copy=True).view(unsigned).ravel(),
+                       want.view(unsigned).ravel()).all()
+    check()
