@@ -105,6 +105,18 @@ static inline int fr_half_to_float(const char *src, npy_intp step, float *dst, n
         i = 0;
     }
     if (step == 2) {
+#if defined(__AVX512F__)
+        {   /* 16 at a time where AVX-512 is there */
+            __m256i any16 = _mm256_setzero_si256();
+            const __m256i mag16 = _mm256_set1_epi16(0x7fff), inf16 = _mm256_set1_epi16(0x7c00);
+            for (; i + 16 <= n; i += 16) {
+                __m256i h = _mm256_loadu_si256((const __m256i *)(src + 2 * i));
+                any16 = _mm256_or_si256(any16, _mm256_cmpgt_epi16(_mm256_and_si256(h, mag16), inf16));
+                _mm512_storeu_ps(dst + i, _mm512_cvtph_ps(h));
+            }
+            any = _mm_or_si128(_mm256_castsi256_si128(any16), _mm256_extracti128_si256(any16, 1));
+        }
+#endif
         for (; i + 8 <= n; i += 8) {
             __m128i h = _mm_loadu_si128((const __m128i *)(src + 2 * i));
             any = _mm_or_si128(any, _mm_cmpgt_epi16(_mm_and_si128(h, mag), inf));
@@ -140,10 +152,17 @@ static inline void fr_float_to_half(const float *src, char *dst, npy_intp step, 
         if (exact)
             for (; i + 8 <= n; i += 8)
                 _mm_storeu_si128((__m128i *)(dst + 2 * i), fr_f2h_8(_mm256_loadu_ps(src + i)));
-        else   /* a quiet NaN made by the arithmetic converts the same either way */
+        else {  /* a quiet NaN made by the arithmetic converts the same either way */
+#if defined(__AVX512F__)
+            for (; i + 16 <= n; i += 16)
+                _mm256_storeu_si256((__m256i *)(dst + 2 * i),
+                                    _mm512_cvtps_ph(_mm512_loadu_ps(src + i),
+                                                    _MM_FROUND_CUR_DIRECTION));
+#endif
             for (; i + 8 <= n; i += 8)
                 _mm_storeu_si128((__m128i *)(dst + 2 * i),
                                  _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_CUR_DIRECTION));
+        }
     }
     for (; i < n; i++) {
         uint16_t h = fr_f2h(src[i]);
