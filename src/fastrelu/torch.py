@@ -1,16 +1,51 @@
 """PyTorch integration: fastrelu's kernels as ``torch.library`` custom ops.
 
-``fastrelu.torch.relu(t)`` and the ``fastrelu.torch.ReLU`` module run fastrelu's
-kernels on CPU tensors, zero-copy, with autograd: the backward is fastrelu's
-fused ``relu_backward`` on the saved *output* (not the input), so a
-``requires_grad`` input is not kept alive by the graph. The ops are registered
-as ``torch.ops.fastrelu.relu`` and ``torch.ops.fastrelu.relu_backward`` with
-fake (meta) implementations, so they work under ``torch.compile`` and pass
-``torch.library.opcheck``.
+``fastrelu.torch.relu`` / ``fastrelu.torch.threshold`` and the modules
+``fastrelu.torch.ReLU`` / ``fastrelu.torch.Threshold`` are drop-in
+replacements for ``torch.nn.functional.relu`` / ``threshold`` and
+``torch.nn.ReLU`` / ``Threshold`` (same signatures, ``inplace=`` included) that
+run fastrelu's kernels on CPU tensors, zero-copy.
+
+Every mode of differentiation works, to any order:
+
+* reverse mode (``backward``, ``torch.autograd.grad``, double backward,
+  ``gradgradcheck``): the backward of ``relu`` is fastrelu's fused
+  ``relu_backward`` on the saved *output* (not the input), so a
+  ``requires_grad`` input is not kept alive by the graph, and an in-place
+  ``relu`` keeps only the tensor it modified. The backward is itself a
+  differentiable op (linear in the incoming gradient), which gives the
+  higher derivatives;
+* forward mode (``torch.autograd.forward_ad`` dual tensors): the tangent is
+  the same selection, ``relu_backward(tangent, output)``;
+* the ``torch.func`` transforms (``grad``, ``vjp``, ``jvp``, ``jacrev``,
+  ``jacfwd``, ``hessian``, ``vmap``, nested in any order), through
+  ``torch.autograd.Function`` wrappers (``setup_context``, ``backward``,
+  ``jvp``, a vmap rule) around the custom ops;
+* ``torch.compile(fullgraph=True)`` and ``torch.export``: there, and when
+  nothing differentiates the input, the public functions call the custom ops
+  directly (dynamo does not trace a Function with a ``jvp``).
+
+The ops are registered as ``torch.ops.fastrelu.relu``, ``relu_backward``,
+``threshold``, ``threshold_backward`` (functional, with fake implementations,
+autograd formulas and vmap rules; they pass ``torch.library.opcheck``) and
+``relu_`` / ``threshold_`` (in place, ``mutates_args=("x",)``; with no
+autograd formula, which ``torch.library`` does not allow for them, so on a
+tensor that requires grad they raise ``RuntimeError``: use ``inplace=True``
+of the public functions).
 
 Gradients equal ``torch.relu``'s exactly, except at NaN inputs: fastrelu's
 gradient there is 0 (its documented rule), PyTorch's passes the incoming
-gradient through.
+gradient through. The same holds for the tangents of forward mode.
+
+bfloat16 tensors fall back to PyTorch's own ``torch.relu`` / ``torch.threshold``
+(with PyTorch's semantics): fastrelu has no bfloat16 kernel, and NumPy has no
+bfloat16 dtype for the zero-copy ``.numpy()`` view. This makes the modules work
+under ``torch.autocast("cpu", dtype=torch.bfloat16)``, where the layers before
+them produce bfloat16; autocast itself leaves ReLU alone (it runs in its
+input's dtype, as ``torch.relu`` does), so a float32 input still takes
+fastrelu's kernel. Other dtypes fastrelu does not support (bool, complex) raise
+``TypeError``; tensors on another device than the CPU raise
+``NotImplementedError``.
 
 Needs ``torch`` (the optional extra ``fastrelu[torch]``).
 
@@ -22,6 +57,10 @@ Examples
 >>> y.sum().backward()
 >>> x.grad
 tensor([0., 1.])
+>>> torch.func.jvp(frt.relu, (torch.tensor([1.0, -1.0]),), (torch.ones(2),))[1]
+tensor([1., 0.])
+>>> frt.ReLU(inplace=True)
+ReLU(inplace=True, fastrelu)
 """
 import torch
 
@@ -33,6 +72,12 @@ __all__ = ["ReLU", "Threshold", "relu", "threshold"]
 def _numpy(t):
     return t.detach().numpy()
 
+
+# --- the custom ops -----------------------------------------------------------------------
+# Each functional op has a fake impl (torch.compile, opcheck), an autograd
+# formula (so that torch.ops.fastrelu.* differentiate when called directly and
+# under torch.compile, to any order: every backward is one of these ops) and a
+# vmap rule (so that the autograd.Function wrappers below can generate theirs).
 
 @torch.library.custom_op("fastrelu::relu", mutates_args=(), device_types="cpu")
 def _relu(x: torch.Tensor) -> torch.Tensor:
@@ -59,16 +104,14 @@ def _(grad_output, output):
     return torch.empty_like(output)
 
 
-def _setup_context(ctx, inputs, output):
-    ctx.save_for_backward(output)
+@torch.library.custom_op("fastrelu::relu_", mutates_args=("x",), device_types="cpu")
+def _relu_inplace(x: torch.Tensor) -> None:
+    fastrelu.relu_(_numpy(x))
 
 
-def _backward(ctx, grad_output):
-    (output,) = ctx.saved_tensors
-    return _relu_backward(grad_output, output)
-
-
-_relu.register_autograd(_backward, setup_context=_setup_context)
+@_relu_inplace.register_fake
+def _(x):
+    return None
 
 
 @torch.library.custom_op("fastrelu::threshold", mutates_args=(), device_types="cpu")
@@ -97,70 +140,367 @@ def _(grad_output, x, threshold):
     return torch.empty_like(x)
 
 
-def _threshold_setup_context(ctx, inputs, output):
+@torch.library.custom_op("fastrelu::threshold_", mutates_args=("x",), device_types="cpu")
+def _threshold_inplace(x: torch.Tensor, threshold: float, value: float) -> None:
+    fastrelu.threshold_(_numpy(x), threshold, value)
+
+
+@_threshold_inplace.register_fake
+def _(x, threshold, value):
+    return None
+
+
+# The in-place ops have no autograd formula (torch.library allows none for an
+# op that mutates its input), and custom_op's autograd kernel would let a
+# direct call on a tensor autograd records go through, leaving the graph
+# unaware of the write and the gradients silently wrong. Their autograd kernel
+# refuses that instead; the public functions call them with grad mode off
+# (inside autograd.Function.forward) or on tensors that do not require grad.
+
+_lib = torch.library.Library("fastrelu", "FRAGMENT")
+
+
+def _not_recorded(op, public):
+    def kernel(keyset, x, *params):
+        if torch.is_grad_enabled() and x.requires_grad:
+            raise RuntimeError(f"{op} is not differentiable: use {public} on a tensor "
+                               f"that requires grad")
+        with torch._C._AutoDispatchBelowAutograd():
+            return op.redispatch(keyset & torch._C._after_autograd_keyset, x, *params)
+    return kernel
+
+
+_lib.impl("relu_", _not_recorded(torch.ops.fastrelu.relu_.default,
+                                 "fastrelu.torch.relu(x, inplace=True)"),
+          "Autograd", with_keyset=True)
+_lib.impl("threshold_", _not_recorded(torch.ops.fastrelu.threshold_.default,
+                                      "fastrelu.torch.threshold(x, threshold, value, "
+                                      "inplace=True)"),
+          "Autograd", with_keyset=True)
+
+
+# autograd of the functional ops. relu_backward(g, y) and
+# threshold_backward(g, x, t) are selections, linear in g: their gradient with
+# respect to g is the same selection of the incoming gradient, and with respect
+# to the mask operand it is 0 (None) almost everywhere.
+
+def _save_output(ctx, inputs, output):
+    ctx.save_for_backward(output)
+
+
+def _relu_grad(ctx, grad):
+    (output,) = ctx.saved_tensors
+    return _relu_backward(grad, output)
+
+
+def _save_mask_operand(ctx, inputs, output):
+    ctx.save_for_backward(inputs[1])
+
+
+def _relu_backward_grad(ctx, grad):
+    (output,) = ctx.saved_tensors
+    return _relu_backward(grad, output), None
+
+
+def _save_input(ctx, inputs, output):
     # the input, not the output: where value > threshold the output does not
     # tell which elements were replaced
-    x, threshold, _ = inputs
-    ctx.save_for_backward(x)
-    ctx.threshold = threshold
+    ctx.save_for_backward(inputs[0])
+    ctx.threshold = inputs[1]
 
 
-def _threshold_grad(ctx, grad_output):
+def _threshold_grad(ctx, grad):
     (x,) = ctx.saved_tensors
-    return _threshold_backward(grad_output, x, ctx.threshold), None, None
+    return _threshold_backward(grad, x, ctx.threshold), None, None
 
 
-_threshold.register_autograd(_threshold_grad, setup_context=_threshold_setup_context)
+def _save_threshold_mask_operand(ctx, inputs, output):
+    ctx.save_for_backward(inputs[1])
+    ctx.threshold = inputs[2]
 
 
-def threshold(x, threshold, value):
-    """``torch.nn.functional.threshold`` with fastrelu's kernels (CPU tensors).
+def _threshold_backward_grad(ctx, grad):
+    (x,) = ctx.saved_tensors
+    return _threshold_backward(grad, x, ctx.threshold), None, None
 
-    ``x`` where ``x > threshold``, else ``value``; differentiable (the
-    gradient is ``grad_output`` where ``x > threshold``, else 0).
+
+_relu.register_autograd(_relu_grad, setup_context=_save_output)
+_relu_backward.register_autograd(_relu_backward_grad, setup_context=_save_mask_operand)
+_threshold.register_autograd(_threshold_grad, setup_context=_save_input)
+_threshold_backward.register_autograd(_threshold_backward_grad,
+                                      setup_context=_save_threshold_mask_operand)
+
+
+# vmap rules: the ops are elementwise, so a batched call is one call on the
+# physical tensors, the batch dimension moved to the front of every operand.
+
+def _front(t, bdim, ndim):
+    """``t`` with its batch dimension first (size 1 if it has none) and padded
+    to ``ndim`` logical dimensions, broadcasting like the logical operands."""
+    t = t.unsqueeze(0) if bdim is None else t.movedim(bdim, 0)
+    return t[(slice(None),) + (None,) * (ndim - (t.dim() - 1))]
+
+
+@_relu.register_vmap
+def _(info, in_dims, x):
+    return _relu(x), in_dims[0]
+
+
+@_threshold.register_vmap
+def _(info, in_dims, x, threshold, value):
+    return _threshold(x, threshold, value), in_dims[0]
+
+
+@_relu_inplace.register_vmap
+def _(info, in_dims, x):
+    _relu_inplace(x)
+    return None, None
+
+
+@_threshold_inplace.register_vmap
+def _(info, in_dims, x, threshold, value):
+    _threshold_inplace(x, threshold, value)
+    return None, None
+
+
+def _binary_vmap(op):
+    def rule(info, in_dims, grad_output, mask_operand, *params):
+        g_dim, m_dim = in_dims[:2]
+        ndim = mask_operand.dim() - (m_dim is not None)       # the logical result's
+        m = _front(mask_operand, m_dim, ndim)
+        m = m.expand(info.batch_size, *m.shape[1:])
+        return op(_front(grad_output, g_dim, ndim), m, *params), 0
+    return rule
+
+
+_relu_backward.register_vmap(_binary_vmap(_relu_backward))
+_threshold_backward.register_vmap(_binary_vmap(_threshold_backward))
+
+
+# --- autograd.Function wrappers: forward mode and torch.func --------------------------------
+# torch.library's register_autograd gives reverse mode only, and functorch
+# needs autograd.Functions with setup_context. These wrap the custom ops; each
+# backward and jvp is again one of these Functions, so every order works.
+
+class _ReluBackwardFn(torch.autograd.Function):
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(grad_output, output):
+        return _relu_backward(grad_output, output)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(inputs[1])
+        ctx.save_for_forward(inputs[1])
+
+    @staticmethod
+    def backward(ctx, grad):
+        (output,) = ctx.saved_tensors
+        return _ReluBackwardFn.apply(grad, output), None
+
+    @staticmethod
+    def jvp(ctx, grad_output_t, output_t):
+        (output,) = ctx.saved_tensors
+        if grad_output_t is None:
+            return torch.zeros_like(output)
+        return _ReluBackwardFn.apply(grad_output_t, output)
+
+
+class _ReluFn(torch.autograd.Function):
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x):
+        return _relu(x)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(output)
+        ctx.save_for_forward(output)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (output,) = ctx.saved_tensors
+        return _ReluBackwardFn.apply(grad, output)
+
+    @staticmethod
+    def jvp(ctx, x_t):
+        (output,) = ctx.saved_tensors
+        return _ReluBackwardFn.apply(x_t, output)
+
+
+class _ReluInplaceFn(torch.autograd.Function):
+    # no generated vmap rule: it would save the output, an input returned
+    # as-is, which functorch refuses; the op is elementwise, so the batched call
+    # is the call on the physical tensor
+    @staticmethod
+    def vmap(info, in_dims, x):
+        return _ReluInplaceFn.apply(x), in_dims[0]
+
+    @staticmethod
+    def forward(x):
+        _relu_inplace(x)
+        return x
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.mark_dirty(inputs[0])
+        ctx.save_for_backward(output)
+        ctx.save_for_forward(output)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (output,) = ctx.saved_tensors
+        return _ReluBackwardFn.apply(grad, output)
+
+    @staticmethod
+    def jvp(ctx, x_t):
+        # the tangent of an input modified in place must be modified in place;
+        # autograd checks that by its version counter, which copy_ into a
+        # vmap-batched tangent (gradcheck's batched forward grad) leaves alone
+        (output,) = ctx.saved_tensors
+        x_t.copy_(_ReluBackwardFn.apply(x_t, output))
+        torch.autograd.graph.increment_version(x_t)
+        return x_t
+
+
+class _ThresholdBackwardFn(torch.autograd.Function):
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(grad_output, x, threshold):
+        return _threshold_backward(grad_output, x, threshold)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(inputs[1])
+        ctx.save_for_forward(inputs[1])
+        ctx.threshold = inputs[2]
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return _ThresholdBackwardFn.apply(grad, x, ctx.threshold), None, None
+
+    @staticmethod
+    def jvp(ctx, grad_output_t, x_t, _):
+        (x,) = ctx.saved_tensors
+        if grad_output_t is None:
+            return torch.zeros_like(x)
+        return _ThresholdBackwardFn.apply(grad_output_t, x, ctx.threshold)
+
+
+class _ThresholdFn(torch.autograd.Function):
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x, threshold, value):
+        return _threshold(x, threshold, value)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(inputs[0])
+        ctx.save_for_forward(inputs[0])
+        ctx.threshold = inputs[1]
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return _ThresholdBackwardFn.apply(grad, x, ctx.threshold), None, None
+
+    @staticmethod
+    def jvp(ctx, x_t, _, __):
+        (x,) = ctx.saved_tensors
+        return _ThresholdBackwardFn.apply(x_t, x, ctx.threshold)
+
+
+class _ThresholdInplaceFn(torch.autograd.Function):
+    """In-place threshold for ``value <= threshold`` only: then ``output >
+    threshold`` exactly where ``input > threshold`` (NaN: neither), so the
+    backward can use the output, which is the modified input."""
+
+    @staticmethod
+    def vmap(info, in_dims, x, threshold, value):
+        return _ThresholdInplaceFn.apply(x, threshold, value), in_dims[0]
+
+    @staticmethod
+    def forward(x, threshold, value):
+        _threshold_inplace(x, threshold, value)
+        return x
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.mark_dirty(inputs[0])
+        ctx.save_for_backward(output)
+        ctx.save_for_forward(output)
+        ctx.threshold = inputs[1]
+
+    @staticmethod
+    def backward(ctx, grad):
+        (output,) = ctx.saved_tensors
+        return _ThresholdBackwardFn.apply(grad, output, ctx.threshold), None, None
+
+    @staticmethod
+    def jvp(ctx, x_t, _, __):
+        (output,) = ctx.saved_tensors        # in place: see _ReluInplaceFn.jvp
+        x_t.copy_(_ThresholdBackwardFn.apply(x_t, output, ctx.threshold))
+        torch.autograd.graph.increment_version(x_t)
+        return x_t
+
+
+# --- the public API -----------------------------------------------------------------------
+
+def _differentiated(t):
+    """Whether autograd (reverse or forward mode) or a torch.func transform may
+    track ``t``. Conservative (any dual level or transform active counts): a
+    false positive only costs going through the autograd.Function wrappers
+    (and, for an in-place threshold with ``value > threshold``, a copy)."""
+    return ((torch.is_grad_enabled() and t.requires_grad)
+            or getattr(torch.autograd.forward_ad, "_current_level", 0) >= 0
+            or torch._C._functorch.maybe_current_level() is not None)
+
+
+def _check_inplace(input):
+    """PyTorch's checks of an in-place op on a tensor autograd records, done
+    before anything is written (autograd.Function makes them after forward)."""
+    if torch.is_grad_enabled() and input.requires_grad:
+        if input.is_leaf:
+            raise RuntimeError(
+                "a leaf Variable that requires grad is being used in an in-place operation.")
+        if input._is_view() and input._base.is_leaf and input._base.requires_grad:
+            raise RuntimeError("a view of a leaf Variable that requires grad is being used "
+                               "in an in-place operation.")
+
+
+def relu(input, inplace=False):
+    """``torch.nn.functional.relu`` with fastrelu's kernels (CPU tensors).
+
+    Differentiable in every mode (reverse, forward, ``torch.func``, to any
+    order) and compilable; see the module's documentation.
 
     Parameters
     ----------
-    x : torch.Tensor
-        A CPU tensor of a dtype fastrelu supports (see `relu`).
-    threshold, value : float
-        Cast to ``x``'s dtype as `fastrelu.threshold` does.
-
-    Returns
-    -------
-    torch.Tensor
-        The result, equal to ``torch.nn.functional.threshold(x, threshold,
-        value)`` except for a NaN ``threshold``: nothing is greater than NaN,
-        so fastrelu gives ``value`` for every non-NaN element (PyTorch keeps
-        ``x``).
-
-    Examples
-    --------
-    >>> import torch, fastrelu.torch as frt
-    >>> frt.threshold(torch.tensor([-1.0, 0.5, 2.0]), 1.0, -5.0)
-    tensor([-5., -5.,  2.])
-    """
-    return _threshold(x, float(threshold), float(value))
-
-
-def relu(x):
-    """ReLU of a CPU tensor with fastrelu's kernels, differentiable.
-
-    Parameters
-    ----------
-    x : torch.Tensor
+    input : torch.Tensor
         A CPU tensor of dtype float16, float32, float64, int8, int16, int32,
-        int64 or uint8; any shape and strides.
+        int64 or uint8 (bfloat16: computed by ``torch.relu``, fastrelu has no
+        bfloat16 kernel); any shape and strides.
+    inplace : bool, optional
+        Write the result into ``input`` and return it, like ``torch.relu_``
+        (and with its autograd rules: a leaf that requires grad raises
+        ``RuntimeError``).
 
     Returns
     -------
     torch.Tensor
-        ``torch.relu(x)`` computed by fastrelu (NaN kept, never -0.0).
+        ``torch.relu(input)`` computed by fastrelu (NaN kept, never -0.0); its
+        gradient is 0 at NaN inputs (PyTorch's passes the gradient through).
 
     Raises
     ------
     TypeError
-        A dtype fastrelu does not support (bfloat16, bool, complex, ...).
+        A dtype neither fastrelu nor the bfloat16 fallback supports (bool,
+        complex, ...).
     NotImplementedError
         A tensor on a device other than the CPU.
 
@@ -169,12 +509,100 @@ def relu(x):
     >>> import torch, fastrelu.torch as frt
     >>> frt.relu(torch.tensor([-2.0, 0.5]))
     tensor([0.0000, 0.5000])
+    >>> x = torch.tensor([-1.0, 3.0])
+    >>> frt.relu(x, inplace=True) is x, x
+    (True, tensor([0., 3.]))
     """
-    return _relu(x)
+    if input.dtype == torch.bfloat16:      # no bfloat16 kernel in fastrelu
+        return torch.relu_(input) if inplace else torch.relu(input)
+    if torch.compiler.is_compiling() or not _differentiated(input):
+        # the ops themselves: nothing to differentiate, or torch.compile
+        # (dynamo does not trace autograd.Functions with a jvp; AOTAutograd
+        # traces the ops' registered autograd)
+        if not inplace:
+            return _relu(input)
+        if torch.is_grad_enabled() and input.requires_grad:      # compiling
+            return input.copy_(_relu(input))
+        _relu_inplace(input)
+        return input
+    if not inplace:
+        return _ReluFn.apply(input)
+    _check_inplace(input)
+    return _ReluInplaceFn.apply(input)
+
+
+def threshold(input, threshold, value, inplace=False):
+    """``torch.nn.functional.threshold`` with fastrelu's kernels (CPU tensors).
+
+    ``input`` where ``input > threshold``, else ``value``; differentiable in
+    every mode (the gradient is ``grad_output`` where ``input > threshold``,
+    else 0).
+
+    Parameters
+    ----------
+    input : torch.Tensor
+        A CPU tensor of a dtype fastrelu supports (see `relu`; bfloat16 is
+        computed by ``torch.threshold``).
+    threshold, value : float
+        Cast to ``input``'s dtype as `fastrelu.threshold` does.
+    inplace : bool, optional
+        Write the result into ``input`` and return it, like
+        ``torch.threshold_``. When ``value > threshold`` and autograd tracks
+        ``input``, the output does not tell which elements were replaced, so
+        the input is first copied for the backward (PyTorch keeps it too).
+
+    Returns
+    -------
+    torch.Tensor
+        The result, equal to ``torch.nn.functional.threshold(input, threshold,
+        value)`` except for a NaN ``threshold``: nothing is greater than NaN,
+        so fastrelu gives ``value`` for every non-NaN element (PyTorch keeps
+        ``input``).
+
+    Raises
+    ------
+    TypeError
+        A dtype neither fastrelu nor the bfloat16 fallback supports.
+    ValueError
+        ``threshold`` or ``value`` out of range of an integer dtype.
+    NotImplementedError
+        A tensor on a device other than the CPU.
+
+    Examples
+    --------
+    >>> import torch, fastrelu.torch as frt
+    >>> frt.threshold(torch.tensor([-1.0, 0.5, 2.0]), 1.0, -5.0)
+    tensor([-5., -5.,  2.])
+    """
+    threshold, value = float(threshold), float(value)
+    if input.dtype == torch.bfloat16:      # no bfloat16 kernel in fastrelu
+        fallback = torch.threshold_ if inplace else torch.threshold
+        return fallback(input, threshold, value)
+    if torch.compiler.is_compiling() or not _differentiated(input):
+        if not inplace:
+            return _threshold(input, threshold, value)
+        if torch.is_grad_enabled() and input.requires_grad:      # compiling
+            # the registered backward saves the input: keep a copy of it
+            return input.copy_(_threshold(input.clone(), threshold, value))
+        _threshold_inplace(input, threshold, value)
+        return input
+    if not inplace:
+        return _ThresholdFn.apply(input, threshold, value)
+    _check_inplace(input)
+    if value <= threshold:
+        return _ThresholdInplaceFn.apply(input, threshold, value)
+    # value > threshold (or NaN): the backward needs the input, which the
+    # in-place write destroys
+    return input.copy_(_ThresholdFn.apply(input.clone(), threshold, value))
 
 
 class ReLU(torch.nn.Module):
     """``torch.nn.ReLU`` with fastrelu's kernels (CPU tensors).
+
+    Parameters
+    ----------
+    inplace : bool, optional
+        Modify the input in place (see `relu`).
 
     Examples
     --------
@@ -182,29 +610,49 @@ class ReLU(torch.nn.Module):
     >>> model = torch.nn.Sequential(torch.nn.Linear(4, 3), frt.ReLU())
     >>> model(torch.ones(2, 4)).shape
     torch.Size([2, 3])
+    >>> model[1]
+    ReLU(fastrelu)
     """
 
-    def forward(self, x):
-        return _relu(x)
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, input):
+        return relu(input, inplace=self.inplace)
+
+    def extra_repr(self):
+        return "inplace=True, fastrelu" if self.inplace else "fastrelu"
 
 
 class Threshold(torch.nn.Module):
     """``torch.nn.Threshold`` with fastrelu's kernels (CPU tensors).
+
+    Parameters
+    ----------
+    threshold, value : float
+        See `threshold`.
+    inplace : bool, optional
+        Modify the input in place.
 
     Examples
     --------
     >>> import torch, fastrelu.torch as frt
     >>> frt.Threshold(0.5, 0.0)(torch.tensor([0.25, 1.0]))
     tensor([0., 1.])
+    >>> frt.Threshold(0.5, 0.0, inplace=True)
+    Threshold(threshold=0.5, value=0.0, inplace=True, fastrelu)
     """
 
-    def __init__(self, threshold, value):
+    def __init__(self, threshold, value, inplace=False):
         super().__init__()
         self.threshold = threshold
         self.value = value
+        self.inplace = inplace
 
-    def forward(self, x):
-        return _threshold(x, float(self.threshold), float(self.value))
+    def forward(self, input):
+        return threshold(input, self.threshold, self.value, inplace=self.inplace)
 
     def extra_repr(self):
-        return f"threshold={self.threshold}, value={self.value}"
+        inplace = ", inplace=True" if self.inplace else ""
+        return f"threshold={self.threshold}, value={self.value}{inplace}, fastrelu"
