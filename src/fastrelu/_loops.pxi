@@ -58,7 +58,7 @@ cdef extern from "_half.h":
                           int exact) noexcept nogil
 
 cdef enum:
-    HALF_BLOCK = 512      # float16 elements converted per block (2 KiB of float32 each)
+    HALF_BLOCK = 1024      # float16 elements converted per block (4 KiB of float32 each)
 
 cdef extern from "_stream.h":
     void fr_stream_run(fr_kernel_fn fn, int nin, char **args, const npy_intp *steps,
