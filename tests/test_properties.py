@@ -254,3 +254,35 @@ def test_aliased_out_is_thread_count_independent(op):
         assert np.isin(np.array(out, copy=True).view(unsigned).ravel(),
                        want.view(unsigned).ravel()).all()
     check()
+
+
+# --- ndarray subclasses -------------------------------------------------------------------
+
+class Tagged(np.ndarray):
+    """A user subclass that NumPy's ufuncs keep (``__array_wrap__`` by default)."""
+
+
+@pytest.mark.parametrize("op", OPS, ids=op_id)
+def test_subclass_views_keep_their_type_and_equal_the_reference(op):
+    """Any basic-index view of the operands, as a user subclass or a
+    MaskedArray with a drawn mask: the result has the subclass (the masked
+    union of the masks, as NumPy's ufuncs give) and the reference's bits."""
+    @SETTINGS
+    @given(case=views(op), kind=st.sampled_from(["tagged", "masked"]), data=st.data())
+    def check(case, kind, data):
+        base, index, params = case
+        plain = tuple(to_native(a[index]) for a in base)
+        if kind == "tagged":
+            operands_ = tuple(a.view(Tagged) for a in plain)
+        else:
+            operands_ = tuple(np.ma.MaskedArray(a, mask=data.draw(
+                hnp.arrays(bool, a.shape))) for a in plain)
+        r = call(op, operands_, params)
+        assert type(r) is type(operands_[0])
+        assert_same(np.asarray(r), expected(op, plain, params))
+        if kind == "masked":
+            want = np.zeros(plain[0].shape, bool)
+            for a in operands_:
+                want |= np.ma.getmaskarray(a)
+            np.testing.assert_array_equal(np.ma.getmaskarray(r), want)
+    check()
