@@ -144,3 +144,28 @@ def test_dask_distributed_cluster_with_worker_processes():
         # the work ran in the workers (fastrelu was imported there)
         imported = client.run(lambda: __import__("sys").modules.get("fastrelu") is not None)
         assert all(imported.values())
+
+
+def test_ufuncs_pickle_after_a_plain_import():
+    """In a fresh process where only ``import fastrelu`` ran (as on a dask
+    worker), every ufunc the functions use pickles by reference and comes back
+    as the same object, through a separate process too."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    env = dict(__import__("os").environ,
+               PYTHONPATH=str(Path(fr.__file__).resolve().parent.parent))
+    code = ("import pickle, fastrelu\n"
+            "from fastrelu._registry import OPS\n"
+            "from fastrelu._ufuncs import UFUNCS\n"
+            "blob = pickle.dumps([UFUNCS[op.name] for op in OPS])\n"
+            "assert pickle.loads(blob) == [UFUNCS[op.name] for op in OPS]\n"
+            "import sys; sys.stdout.buffer.write(blob)\n")
+    blob = subprocess.run([sys.executable, "-c", code], env=env, check=True,
+                          capture_output=True).stdout
+    child = subprocess.run([sys.executable, "-c",
+                            "import pickle, sys; u = pickle.loads(sys.stdin.buffer.read()); "
+                            "print(*(f.__name__ for f in u))"],
+                           input=blob, env=env, check=True, capture_output=True)
+    from fastrelu._registry import OPS
+    assert child.stdout.decode().split() == [op.name for op in OPS]

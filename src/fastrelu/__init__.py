@@ -13,6 +13,11 @@ from fastrelu._bench import bench
 from fastrelu._functions import *  # noqa: F403 (the registry's functions)
 from fastrelu._functions import __all__ as _FUNCTIONS
 from fastrelu._version import __version__
+# Imported here, not only on demand: NumPy pickles a ufunc by reference to the
+# module that holds it by name (pickle.whichmodule), so the ufuncs that the
+# functions hand to dask, pandas and xarray must be found in fastrelu.ufuncs
+# after a plain ``import fastrelu`` (dask.distributed workers unpickle them).
+from fastrelu import ufuncs
 
 __all__ = sorted(["__version__", "bench", "get_num_threads", "num_threads",
                   "set_num_threads", "show_config", *_FUNCTIONS])
