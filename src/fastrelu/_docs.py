@@ -147,7 +147,8 @@ DOCS["relu_backward"] = """Fused ReLU backward in one pass: ``grad_output`` wher
         Unsupported dtype, ``grad_output`` and ``x`` of different dtypes, or a
         bad ``out``.
     ValueError
-        ``grad_output`` and ``x`` of different shapes, or a bad ``out``.
+        ``grad_output`` and ``x`` of different shapes (for pandas and xarray
+        containers also different labels or dims), or a bad ``out``.
 
     Notes
     -----
