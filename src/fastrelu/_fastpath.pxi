@@ -171,6 +171,21 @@ cdef int _set_params(consts_t *c, const row_t *d, int op, object x, tuple params
     return 0
 
 
+cdef inline int _start_call(call_t *k, const row_t *d, int op, object x, tuple params,
+                            consts_t *c) except -1:
+    """The call's loop and constants: the dtype's own, or ``c`` filled with
+    the validated parameters (before anything is allocated or written)."""
+    if params is not None:
+        _set_params(c, d, op, x, params)
+        k.consts = c
+    else:
+        k.consts = &d.consts
+    k.fn = d.fn[op]
+    k.op = op_info(op)
+    k.itemsize = d.itemsize
+    return 0
+
+
 cdef inline object _fast_unary(int op, object x, object out, tuple params):
     """out = op(x) on the fast path, or _SLOW."""
     cdef const row_t *d = _fast_row(x, op)
@@ -180,16 +195,9 @@ cdef inline object _fast_unary(int op, object x, object out, tuple params):
         return _SLOW
     if out is not None and not _fast_out(out, <ndarray>x, None, d.itemsize):
         return _SLOW
-    if params is not None:
-        _set_params(&c, d, op, x, params)
-        k.consts = &c
-    else:
-        k.consts = &d.consts
+    _start_call(&k, d, op, x, params, &c)
     if out is None:
         out = new_like(<ndarray>x, cnp.NPY_KEEPORDER, NULL, 0)
-    k.fn = d.fn[op]
-    k.op = op_info(op)
-    k.itemsize = d.itemsize
     k.args[0] = <char *>PyArray_DATA(<ndarray>x)
     k.steps[0] = _stride(<ndarray>x, d.itemsize)
     k.args[1] = <char *>PyArray_DATA(<ndarray>out)
@@ -205,14 +213,7 @@ cdef inline object _fast_inplace(int op, object x, tuple params):
     cdef consts_t c
     if d == NULL or not (PyArray_FLAGS(<ndarray>x) & cnp.NPY_ARRAY_WRITEABLE):
         return _SLOW
-    if params is not None:
-        _set_params(&c, d, op, x, params)
-        k.consts = &c
-    else:
-        k.consts = &d.consts
-    k.fn = d.fn[op]
-    k.op = op_info(op)
-    k.itemsize = d.itemsize
+    _start_call(&k, d, op, x, params, &c)
     k.args[0] = k.args[1] = <char *>PyArray_DATA(<ndarray>x)
     k.steps[0] = k.steps[1] = _stride(<ndarray>x, d.itemsize)
     execute_gil(&k, PyArray_SIZE(<ndarray>x))
@@ -229,16 +230,9 @@ cdef inline object _fast_binary(int op, object g, object x, object out, tuple pa
         return _SLOW
     if out is not None and not _fast_out(out, <ndarray>x, g, d.itemsize):
         return _SLOW
-    if params is not None:
-        _set_params(&c, d, op, x, params)
-        k.consts = &c
-    else:
-        k.consts = &d.consts
+    _start_call(&k, d, op, x, params, &c)
     if out is None:
         out = new_like(<ndarray>x, cnp.NPY_KEEPORDER, NULL, 0)
-    k.fn = d.fn[op]
-    k.op = op_info(op)
-    k.itemsize = d.itemsize
     k.args[0] = <char *>PyArray_DATA(<ndarray>g)
     k.args[1] = <char *>PyArray_DATA(<ndarray>x)
     k.args[2] = <char *>PyArray_DATA(<ndarray>out)
