@@ -92,8 +92,8 @@ def extensions():
                         ("FASTRELU_ISA_CFLAGS", '"{}"'.format(" ".join(flags)))])
              for level, flags in ISA_FLAGS.items()]
     # OpenMP only for its default thread count (OMP_NUM_THREADS, threadpoolctl)
-    return [extension("_engine", ["-fopenmp"], link=["-fopenmp"]), *loops, extension("_functions"), extension("_ufuncs"),
-            extension("kernels")]
+    return [extension("_engine", ["-fopenmp"], link=["-fopenmp"]), *loops, extension("_memory"),
+            extension("_functions"), extension("_ufuncs"), extension("kernels")]
 
 
 class BuildPy(build_py):

@@ -128,7 +128,7 @@ def main():
     for level in levels:
         _engine.use_isa(level)
         for low in (True, False):
-            previous = _engine.thresholds(0, 1, 0) if low else None
+            previous = _engine.thresholds(0, 1, 0, cold_parallel_min_bytes=1) if low else None
             try:
                 with fastrelu.num_threads(2 if low else None):
                     total += run_level(rng, low)

@@ -83,7 +83,8 @@ def threaded():
     is larger than one thread chunk (helpers.threaded_size), and streams its
     out-of-place output (thresholds at 0, via the private
     ``_engine.thresholds`` hook); restored afterwards."""
-    previous = _engine.thresholds(nogil_min_bytes=0, parallel_min_bytes=1, stream_min_bytes=0)
+    previous = _engine.thresholds(nogil_min_bytes=0, parallel_min_bytes=1, stream_min_bytes=0,
+                                  cold_parallel_min_bytes=1)
     threads = fastrelu.set_num_threads(2)     # process-wide: a test may set its own
     try:
         yield

@@ -401,7 +401,7 @@ def run_case(src):
     level = src.pick(_engine.supported_isa_levels())
     low = src.boolean()
     previous_isa = _engine.use_isa(level)
-    previous_thresholds = _engine.thresholds(0, 1, 0) if low else None
+    previous_thresholds = _engine.thresholds(0, 1, 0, cold_parallel_min_bytes=1) if low else None
     func = op.inplace_name if inplace else op.name
     try:
         check_call(op, inplace, x, g, out, params, arena,

@@ -15,7 +15,7 @@ from helpers import (INPLACE_OPS, OPS, assert_same, call, call_inplace, expected
                      param_sets)
 
 UTILITIES = ["get_num_threads", "set_num_threads", "num_threads", "show_config", "bench",
-             "__version__"]
+             "__version__", "set_pool_limit", "get_pool_limit", "free_pool", "pool_stats"]
 
 
 def test_version_is_a_string():

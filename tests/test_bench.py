@@ -1,11 +1,17 @@
 """The benchmark report runs end to end (tiny sizes; the registry's cases at
-their smallest size) and writes what it promises."""
+their smallest size) and writes what it promises; so does ``--pipelines`` (a
+small fit and a few training steps), whose fastrelu-hooked scikit-learn MLP
+trains bit for bit as scikit-learn's own."""
+import collections
+import functools
 import json
+import re
 
+import numpy as np
 import pytest
 
 import fastrelu
-from fastrelu import _bench
+from fastrelu import _bench, _pipelines
 from fastrelu._registry import OPS
 
 
@@ -54,3 +60,102 @@ def test_report_plot(tmp_path):
 def test_unknown_op_is_an_error():
     with pytest.raises(SystemExit):
         fastrelu.bench(["--ops", "nonsense"])
+
+
+# --- --pipelines: whole pipelines, stock against fastrelu ---------------------------------
+
+@pytest.fixture
+def small_pipelines(monkeypatch):
+    """``--pipelines`` made cheap: a 200-sample fit (one mini-batch an epoch),
+    two steps a torch sample."""
+    monkeypatch.setattr(_pipelines, "run_pipelines",
+                        functools.partial(_pipelines.run_pipelines, n_samples=200, steps=2))
+
+
+def test_pipelines_report_json_and_table(tmp_path, capsys, small_pipelines):
+    """Both pipelines: a row each with a ratio, under the machine header, and in
+    the JSON with their medians, samples and bit-identical weights."""
+    pytest.importorskip("sklearn")
+    pytest.importorskip("torch")
+    path = tmp_path / "p.json"
+    assert fastrelu.bench(["--pipelines", "--batches", "1", "--no-progress",
+                           "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "kernel path" in out and "pipeline benchmarks" in out
+    for name in _pipelines.PIPELINES:
+        assert re.search(rf"^{name} .* \d+\.\d+x +yes$", out, re.M), out
+    assert "vs numpy" not in out                     # not the per-op table
+    data = json.loads(path.read_text())
+    rows = data["pipelines"]
+    assert [r["name"] for r in rows] == list(_pipelines.PIPELINES)
+    for r in rows:
+        assert len(r["stock_times"]) == len(r["fastrelu_times"]) == r["rounds"] == 1
+        assert r["stock_s"] > 0 and r["fastrelu_s"] > 0
+        assert r["ratio"] == pytest.approx(r["fastrelu_s"] / r["stock_s"])
+        assert r["identical"] is True
+    assert data["machine"]["versions"]["sklearn"]
+
+
+def test_pipelines_unknown_name_and_rounds():
+    with pytest.raises(ValueError, match="nonsense"):
+        _pipelines.run_pipelines(names=["nonsense"])
+    with pytest.raises(ValueError, match="rounds"):
+        _pipelines.run_pipelines(rounds=0)
+
+
+def _relu_hooks():
+    """scikit-learn's relu hooks as they are installed now."""
+    from sklearn.neural_network import _base
+    return _base.ACTIVATIONS["relu"], _base.DERIVATIVES["relu"]
+
+
+def _sklearn_originals():
+    from sklearn.neural_network import _base
+    return _base.inplace_relu, _base.inplace_relu_derivative
+
+
+def test_sklearn_hooked_mlp_is_bit_identical_to_stock(monkeypatch):
+    """The oracle is scikit-learn's own fit: with fastrelu's hooks (which must
+    actually be called) the weights come out bit for bit the same."""
+    pytest.importorskip("sklearn")
+    X, y = _pipelines.sklearn_data(n_samples=200)
+    stock, _ = _pipelines.sklearn_fit(X, y, fast=False)
+    calls = collections.Counter()
+    for name in ("relu_", "relu_backward"):
+        def spy(*args, _name=name, _fn=getattr(fastrelu, name), **kwargs):
+            calls[_name] += 1
+            return _fn(*args, **kwargs)
+        monkeypatch.setattr(fastrelu, name, spy)
+    fast, _ = _pipelines.sklearn_fit(X, y, fast=True)
+    assert calls["relu_"] > 0 and calls["relu_backward"] > 0
+    for a, b in zip(stock.coefs_ + stock.intercepts_, fast.coefs_ + fast.intercepts_):
+        assert np.array_equal(a, b)
+    assert _pipelines.same_mlp(stock, fast)
+    assert _relu_hooks() == _sklearn_originals()
+
+
+def _raise_in_forward(monkeypatch, X):
+    def boom(a):
+        raise RuntimeError("boom")
+    monkeypatch.setattr(fastrelu, "relu_", boom)    # the hook calls fastrelu.relu_
+    return X, RuntimeError
+
+
+def _nan_input(monkeypatch, X):
+    X = X.copy()
+    X[0, 0] = np.nan
+    return X, ValueError
+
+
+@pytest.mark.parametrize("failure", [_raise_in_forward, _nan_input],
+                         ids=["inside-the-hook", "input-validation"])
+def test_sklearn_hooks_restore_the_originals_when_fit_raises(monkeypatch, failure):
+    pytest.importorskip("sklearn")
+    from sklearn.neural_network import MLPClassifier
+    X, y = _pipelines.sklearn_data(n_samples=100)
+    X, error = failure(monkeypatch, X)
+    with pytest.raises(error):
+        with _pipelines.sklearn_relu_hooks():
+            assert _relu_hooks() == (_pipelines._fast_relu, _pipelines._fast_relu_derivative)
+            MLPClassifier(hidden_layer_sizes=(8,), max_iter=1).fit(X, y)
+    assert _relu_hooks() == _sklearn_originals()

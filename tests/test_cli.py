@@ -46,6 +46,10 @@ def test_help_exits_0(args):
     (["bench", "--ops", "foo"], "foo"),
     (["bench", "--json", "/nonexistent-dir/r.json"], "--json"),
     (["bench", "--plot", "/nonexistent-dir/r.png"], "--plot"),
+    (["bench", "--pipelines", "--sizes", "10"], "--sizes"),
+    (["bench", "--pipelines", "--ops", "relu"], "--ops"),
+    (["bench", "--pipelines", "--plot", "r.png"], "--plot"),
+    (["bench", "--pipelines", "--full"], "--full"),
     (["bench", "--no-such-option"], "--no-such-option"),
     (["frobnicate"], "frobnicate"),
     (["config", "extra"], "extra"),
@@ -79,3 +83,29 @@ def test_config_prints_the_configuration():
     res, _ = run("config")
     assert res.returncode == 0
     assert "kernel path" in res.stdout and "threads" in res.stdout
+
+
+def test_pipelines_without_sklearn_print_the_note():
+    """scikit-learn missing (an import of it fails): its pipeline is one line
+    saying so, and the report still runs the rest."""
+    script = ("import functools, sys; sys.modules['sklearn'] = None\n"
+              "from fastrelu import _pipelines\n"
+              "_pipelines.run_pipelines = functools.partial(_pipelines.run_pipelines, steps=1)\n"
+              "from fastrelu._bench import main\n"
+              "sys.exit(main(['--pipelines', '--batches', '1', '--no-progress']))")
+    res = subprocess.run([sys.executable, "-c", script], env=ENV, capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "sklearn-mlp: skipped: scikit-learn is not installed" in res.stdout
+    assert "Traceback" not in res.stderr
+
+
+def test_import_does_not_import_the_pipelines_libraries():
+    """scikit-learn and torch are imported by a pipeline run only, never by
+    ``import fastrelu`` (nor by the report's modules)."""
+    script = ("import sys, fastrelu, fastrelu._bench, fastrelu._pipelines\n"
+              "print(sorted(m for m in ('sklearn', 'torch') if m in sys.modules))")
+    res = subprocess.run([sys.executable, "-c", script], env=ENV, capture_output=True,
+                         text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "[]"

@@ -151,7 +151,8 @@ if regs:
     bigs = {t: np.resize(sub, 300_000) for t, sub in subs.items()}
     negative_subs = {t: np.concatenate([sub, -sub[:2]]) for t, sub in subs.items()}
     saved = regs[0]()
-    previous = _engine.thresholds(nogil_min_bytes=0, parallel_min_bytes=1, stream_min_bytes=0)
+    previous = _engine.thresholds(nogil_min_bytes=0, parallel_min_bytes=1, stream_min_bytes=0,
+                                  cold_parallel_min_bytes=1)
     regs[1](saved | FTZ | DAZ)
     try:
         flushed = state()
@@ -274,7 +275,8 @@ def test_ieee_flags_are_the_callers_on_every_path(path):
     x = np.array([3e38, -3e38, 1e-38, -1e-38, np.nan, -np.inf, 1.0] * 80_000, np.float32)
     if path == "strided":
         x = np.repeat(x, 2)[::2]
-    previous = _engine.thresholds(parallel_min_bytes=1 << 12) if path == "threaded" else None
+    previous = (_engine.thresholds(parallel_min_bytes=1 << 12, cold_parallel_min_bytes=1 << 12)
+                if path == "threaded" else None)
     try:
         for op in OPS:
             if "float32" not in op.dtype_names:

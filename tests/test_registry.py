@@ -56,7 +56,8 @@ def test_nothing_beyond_the_registry():
     the registry's (plus the package's utilities)."""
     functions = {name for name in fastrelu.__all__
                  if name not in ("__version__", "bench", "get_num_threads", "num_threads",
-                                 "set_num_threads", "show_config")}
+                                 "set_num_threads", "show_config", "set_pool_limit",
+                                 "get_pool_limit", "free_pool", "pool_stats")}
     assert functions == set(FUNCTION_NAMES)
     assert set(ufuncs.__all__) == {op.name for op in OPS}
     assert set(_reference.__all__) == {op.name for op in OPS}

@@ -155,3 +155,34 @@ def test_set_num_threads_invalid(bad, exc):
             entered = True
     assert not entered
     assert fastrelu.get_num_threads() == 2
+
+
+@pytest.mark.parametrize("pause", [0.0, 0.002])
+def test_loops_and_pauses_give_the_reference(pause):
+    """The shipped policy: calls from 256 KiB to 4 MiB are threaded only in a
+    loop (within the spin window of the previous call), after a pause they run
+    on one thread, and larger ones always use the team; every mix gives the
+    reference bits."""
+    import time
+    thresholds = _engine.thresholds()
+    assert thresholds["parallel_min_bytes"] < thresholds["cold_parallel_min_bytes"]
+    assert thresholds["spin_ns"] > 0
+    rng = np.random.default_rng(3)
+    sizes = (300_000 // 4, 1_000_000 // 4, 5_000_000 // 4)       # bytes of float32
+    inputs = [rng.standard_normal(n).astype(np.float32) for n in sizes]
+    fastrelu.set_num_threads(2)
+    for i in range(30):
+        x = inputs[i % 3]
+        assert_same(fastrelu.relu(x), np.where(x > 0, x, np.float32(0)))
+        if pause:
+            time.sleep(pause)
+
+
+def test_thresholds_hook_sets_and_restores_the_policy():
+    previous = _engine.thresholds(spin_ns=0, cold_parallel_min_bytes=1 << 20)
+    try:
+        now = _engine.thresholds()
+        assert now["spin_ns"] == 0 and now["cold_parallel_min_bytes"] == 1 << 20
+    finally:
+        _engine.thresholds(**previous)
+    assert _engine.thresholds() == previous

@@ -570,3 +570,36 @@ def test_vmap_rules_of_the_binary_ops(op, in_dims, shapes):
               for t, d in zip((g, m), in_dims))
     expected = torch.stack([fn(a.expand_as(b), b, *params) for a, b in zip(g0, m0)])
     assert torch.equal(ours, expected)
+
+
+def test_eager_training_path_equals_the_custom_op_path():
+    """The plain eager reverse-mode path (kernels called directly) gives the
+    same bits, forward and backward, as the custom ops, NaN and -0.0 included."""
+    x = torch.tensor([-2.0, -0.0, 0.0, 3.5, float("nan"), 1e-40, -1e-40] * 50)
+    g = torch.randn(x.shape)
+    a = x.clone().requires_grad_()
+    y = frt.relu(a)
+    assert type(y.grad_fn).__name__.startswith("_EagerReluFn")
+    y.backward(g)
+    b = x.clone()
+    ref = torch.where(x > 0, x, torch.where(torch.isnan(x), x, torch.zeros(())))
+    assert torch.equal(y.detach().view(torch.int32), ref.view(torch.int32))
+    assert torch.equal(a.grad, torch.where(x > 0, g, torch.zeros(())))
+    assert torch.equal(y.detach().view(torch.int32), torch.ops.fastrelu.relu(b).view(torch.int32))
+    # an expanded gradient (stride 0)
+    a.grad = None
+    frt.relu(a).backward(torch.ones(()).expand(x.shape))
+    assert torch.equal(a.grad, (x > 0).to(x.dtype))
+
+
+def test_ops_use_at_most_torchs_thread_count():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with frt._torch_threads():
+            assert frt.fastrelu.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(previous)
+    with frt._torch_threads():
+        assert frt.fastrelu.get_num_threads() == min(frt.fastrelu.get_num_threads(),
+                                                     torch.get_num_threads())

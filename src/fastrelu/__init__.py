@@ -7,8 +7,8 @@ the CPU at import and threads for large arrays. The operations are rows of a
 registry (``fastrelu._registry``); each is also a NumPy ufunc
 (``fastrelu.ufuncs``) and a Cython function (``fastrelu.kernels``).
 """
-from fastrelu._config import (get_num_threads, num_threads, set_num_threads,
-                              show_config)
+from fastrelu._config import (free_pool, get_num_threads, get_pool_limit, num_threads,
+                              pool_stats, set_num_threads, set_pool_limit, show_config)
 from fastrelu._bench import bench
 from fastrelu._functions import *  # noqa: F403 (the registry's functions)
 from fastrelu._functions import __all__ as _FUNCTIONS
@@ -19,5 +19,6 @@ from fastrelu._version import __version__
 # after a plain ``import fastrelu`` (dask.distributed workers unpickle them).
 from fastrelu import ufuncs
 
-__all__ = sorted(["__version__", "bench", "get_num_threads", "num_threads",
-                  "set_num_threads", "show_config", *_FUNCTIONS])
+__all__ = sorted(["__version__", "bench", "free_pool", "get_num_threads", "get_pool_limit",
+                  "num_threads", "pool_stats", "set_num_threads", "set_pool_limit",
+                  "show_config", *_FUNCTIONS])

@@ -10,6 +10,9 @@ Methodology: random-sign data (half negative); a warm-up call; batches sized
 to last at least ``min_batch`` seconds; the median over batches. In-place cases
 are timed on fresh copies of data that still has negatives (the copies are
 made outside the timed region).
+
+``--pipelines`` prints whole-pipeline benchmarks instead (a scikit-learn MLP
+fit, a PyTorch training step, stock and with fastrelu): fastrelu._pipelines.
 """
 import argparse
 import contextlib
@@ -31,7 +34,10 @@ QUICK_SIZES = (10, 1_000, 100_000, 1_000_000, 10_000_000, 100_000_000)
 FULL_SIZES = (10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000)
 QUICK_DTYPES = ("float32",)
 FULL_DTYPES = ("float32", "float64", "float16", "int8", "int16", "int32", "int64")
-BASE_OPS = ("relu", "relu out=", "relu_", "relu_backward", "relu x[::2]")
+BASE_OPS = ("relu", "relu out=", "relu_", "relu_backward", "relu_grad", "relu x[::2]")
+#: Cases that allocate their output: timed with the output pool on (the
+#: default) and off (``set_pool_limit(0)``: NumPy's allocator), side by side.
+ALLOCATING = ("relu", "relu_backward", "relu_grad", "relu x[::2]")
 #: Every other operation of the registry, out of place into an existing
 #: ``out`` (no allocation, no page faults): the cases that show the loops and
 #: the streaming stores of each operation. Timed at sizes of at least
@@ -102,6 +108,12 @@ def implementations(threads):
     impls["relu x[::2]"]["numpy"] = lambda x, g: (lambda: np.maximum(x[::2], 0))
     impls["relu_backward"]["fastrelu"] = lambda x, g: (lambda: fastrelu.relu_backward(g, x))
     impls["relu_backward"]["numpy"] = lambda x, g: (lambda: g * (x > 0))
+    impls["relu_grad"]["fastrelu"] = lambda x, g: (lambda: fastrelu.relu_grad(x))
+    impls["relu_grad"]["numpy"] = lambda x, g: (lambda: (x > 0).astype(x.dtype))
+    for op in ALLOCATING:
+        impls[op] = {"fastrelu": impls[op]["fastrelu"],
+                     "fastrelu pool off": _pool_off(impls[op]["fastrelu"]),
+                     **{k: v for k, v in impls[op].items() if k != "fastrelu"}}
 
     if torch is not None:
         def torch_relu(x, g):
@@ -219,6 +231,15 @@ def _registry_implementations(impls, torch):
             impls[case]["torch"] = make_torch
 
 
+def _pool_off(make):
+    """``make``'s call, marked to be timed with the output pool off."""
+    def make_off(x, g):
+        fn = make(x, g)
+        fn.pool_off = True
+        return fn
+    return make_off
+
+
 def _single_threaded(fn):
     """Mark ``fn`` to be timed with fastrelu on one thread (set outside the timing)."""
     fn.threads = 1
@@ -304,7 +325,7 @@ def machine_info():
     info = _engine.build_info()
     versions = {"python": platform.python_version(), "numpy": np.__version__,
                 "fastrelu": fastrelu.__version__}
-    for name in ("torch", "numexpr", "numba"):
+    for name in ("torch", "numexpr", "numba", "sklearn"):
         mod = sys.modules.get(name)
         if mod is not None:
             versions[name] = getattr(mod, "__version__", "?")
@@ -337,7 +358,8 @@ def run(sizes=QUICK_SIZES, dtypes=QUICK_DTYPES, ops=OPS, min_batch=0.02, batches
             if fn is None:
                 continue
             threads_set = hasattr(fn, "threads")
-            with fastrelu.num_threads(fn.threads) if threads_set else contextlib.nullcontext():
+            with (fastrelu.num_threads(fn.threads) if threads_set else contextlib.nullcontext(),
+                  _pool_limit(0) if hasattr(fn, "pool_off") else contextlib.nullcontext()):
                 if op == "relu_":
                     t = time_inplace(fn, x, batch, batches)
                 else:
@@ -348,6 +370,15 @@ def run(sizes=QUICK_SIZES, dtypes=QUICK_DTYPES, ops=OPS, min_batch=0.02, batches
     if progress:
         print(file=sys.stderr)
     return results
+
+
+@contextlib.contextmanager
+def _pool_limit(nbytes):
+    previous = fastrelu.set_pool_limit(nbytes)
+    try:
+        yield
+    finally:
+        fastrelu.set_pool_limit(previous)
 
 
 def _progress(i, total, label, width=30):
@@ -363,12 +394,19 @@ def _fmt_time(t):
     return f"{t / 1e-9:7.1f} ns"
 
 
-def format_table(results, info):
-    lines = [
-        "fastrelu benchmark report",
+def format_header(info, title="fastrelu benchmark report"):
+    """The report's first lines: ``title``, then the machine, kernel path and versions."""
+    return [
+        title,
         f"  machine: {info['cpu']}, {info['cores']} cores, {info['platform']}",
         f"  fastrelu kernel path: {info['kernel_path']}, threads: {info['threads']}",
         "  versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()),
+    ]
+
+
+def format_table(results, info):
+    lines = [
+        *format_header(info),
         "  median time per call; GB/s = bytes read + written / time; "
         "speed-up = NumPy time / time",
         "",
@@ -511,22 +549,34 @@ def main(argv=None):
                       help="float32, sizes 10..1e8 (the default; about a minute)")
     mode.add_argument("--full", action="store_true",
                       help="every dtype and size 10..1e8")
+    mode.add_argument("--pipelines", action="store_true",
+                      help="instead of the per-op table, whole pipelines (a scikit-learn "
+                           "MLPClassifier fit, a PyTorch MLP training step), stock and with "
+                           "fastrelu's ReLU, alternately")
     parser.add_argument("--sizes", type=_sizes,
                         help=f"comma-separated sizes from 1 to {MAX_SIZE:.0e}, e.g. 10,1e5,1e7")
     parser.add_argument("--dtypes", type=_dtypes,
                         help=f"comma-separated dtypes from {', '.join(FULL_DTYPES + UNSIGNED)}")
     parser.add_argument("--ops", type=lambda s: s.split(","),
                         help=f"comma-separated subset of {', '.join(OPS)}")
-    parser.add_argument("--batches", type=_positive_int, default=5,
-                        help="batches per median (at least 1)")
+    parser.add_argument("--batches", type=_positive_int,
+                        help="batches per median (at least 1; default 5), or with "
+                             "--pipelines rounds of each version (default 4)")
     parser.add_argument("--plot", metavar="FILE.png", help="draw throughput vs size")
     parser.add_argument("--json", metavar="FILE.json", help="save the raw results")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
 
+    if args.pipelines:
+        for value, what in ((args.sizes, "--sizes"), (args.dtypes, "--dtypes"),
+                            (args.ops, "--ops"), (args.plot, "--plot")):
+            if value:
+                parser.error(f"{what}: not used by --pipelines")
     for path, what in ((args.json, "--json"), (args.plot, "--plot")):
         if path and not _writable(path):
             parser.error(f"{what}: cannot write to {path!r}")
+    if args.pipelines:
+        return _pipelines_main(args)
     sizes = args.sizes or (FULL_SIZES if args.full else QUICK_SIZES)
     dtypes = args.dtypes or (FULL_DTYPES if args.full else QUICK_DTYPES)
     ops = args.ops or OPS
@@ -539,7 +589,8 @@ def main(argv=None):
         except ImportError:
             parser.error("--plot needs matplotlib: pip install 'fastrelu[bench]'")
     info = machine_info()
-    results = run(sizes, dtypes, ops, batches=args.batches, progress=not args.no_progress)
+    results = run(sizes, dtypes, ops, batches=args.batches or 5,
+                  progress=not args.no_progress)
     print(format_table(results, info))
     if args.json:
         with open(args.json, "w") as f:
@@ -548,6 +599,22 @@ def main(argv=None):
     if args.plot:
         plot(results, info, args.plot)
         print(f"plot: {args.plot}")
+    return 0
+
+
+def _pipelines_main(args):
+    """``--pipelines``: the pipelines table under the machine header."""
+    from fastrelu import _pipelines
+
+    results = _pipelines.run_pipelines(rounds=args.batches or 4,
+                                       progress=not args.no_progress)
+    info = machine_info()      # after the run: the versions of what it imported
+    print("\n".join(format_header(info, "fastrelu pipeline benchmarks")))
+    print(_pipelines.format_pipelines(results))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"machine": info, "pipelines": results}, f, indent=1)
+        print(f"raw results: {args.json}")
     return 0
 
 

@@ -52,11 +52,14 @@ cdef extern from "_runtime.h":
     bint fr_in_parallel() noexcept nogil
     ctypedef void (*fr_chunk_fn)(void *ctx, npy_intp start, npy_intp stop) noexcept nogil
     void fr_pool_run(fr_chunk_fn fn, void *ctx, npy_intp n, npy_intp chunk,
-                     int threads) noexcept nogil
+                     int threads, long long spin_until) noexcept nogil
+    bint fr_pool_hot(long long *now) noexcept nogil
+    void fr_pool_note_end() noexcept nogil
     bint fr_team_acquire() noexcept nogil
     enum:
         FR_POOL_MAX_WORKERS
     void fr_team_release() noexcept nogil
+    long long fr_pool_spin_ns
     const char *fr_compiler_version
 
 
@@ -251,7 +254,15 @@ def use_isa(level):
 
 # Below these sizes the extra work does not pay (measured; see docs/performance.rst).
 cdef npy_intp NOGIL_MIN_BYTES = 1 << 15      # release the GIL
-cdef npy_intp PARALLEL_MIN_BYTES = 1 << 18   # split across threads
+# Threads: a call of PARALLEL_MIN_BYTES or more uses them when it comes right
+# after another large call (the team is awake: a 1 MB relu took 7.5 us on two
+# threads, 18 us on one), and from COLD_PARALLEL_MIN_BYTES on in any case.
+# Below that, a call after a pause runs on its own thread: waking a sleeping
+# worker and meeting a core busy with the BLAS next door cost more than they
+# save (a 1 MiB relu after a pause: 30 us on two threads, 19 us on one;
+# threaded 400 KB activations made a scikit-learn MLP's fit 2.1x slower).
+cdef npy_intp PARALLEL_MIN_BYTES = 1 << 18   # split across threads (hot calls)
+cdef npy_intp COLD_PARALLEL_MIN_BYTES = 1 << 22   # ... any call
 cdef npy_intp STREAM_MIN_BYTES = 1 << 25     # non-temporal stores (out of place);
                                              # set to the last-level cache size below
 # Thread chunks: a power of two from 64 KiB to 2 MiB, about 4 per thread (so a
@@ -296,16 +307,24 @@ if fr_register_atfork() != 0:
 cdef int _threads = 0                        # 0: follow OpenMP (OMP_NUM_THREADS, threadpoolctl)
 
 
-def thresholds(nogil_min_bytes=None, parallel_min_bytes=None, stream_min_bytes=None):
+def thresholds(nogil_min_bytes=None, parallel_min_bytes=None, stream_min_bytes=None,
+               spin_ns=None, cold_parallel_min_bytes=None):
     """Read, and optionally set, the size thresholds (bytes) of the dispatcher.
 
     Private: for calibration scripts and for tests that must reach the
     threaded and streaming paths with small arrays. Returns the previous values.
     """
-    global NOGIL_MIN_BYTES, PARALLEL_MIN_BYTES, STREAM_MIN_BYTES
+    global NOGIL_MIN_BYTES, PARALLEL_MIN_BYTES, STREAM_MIN_BYTES, fr_pool_spin_ns
+    global COLD_PARALLEL_MIN_BYTES
     previous = {"nogil_min_bytes": NOGIL_MIN_BYTES,
                 "parallel_min_bytes": PARALLEL_MIN_BYTES,
-                "stream_min_bytes": STREAM_MIN_BYTES}
+                "stream_min_bytes": STREAM_MIN_BYTES,
+                "spin_ns": fr_pool_spin_ns,
+                "cold_parallel_min_bytes": COLD_PARALLEL_MIN_BYTES}
+    if cold_parallel_min_bytes is not None:
+        COLD_PARALLEL_MIN_BYTES = max(1, cold_parallel_min_bytes)
+    if spin_ns is not None:
+        fr_pool_spin_ns = max(0, spin_ns)
     if nogil_min_bytes is not None:
         NOGIL_MIN_BYTES = max(0, nogil_min_bytes)
     if parallel_min_bytes is not None:
@@ -403,9 +422,11 @@ cdef npy_intp nogil_min_bytes() noexcept nogil:
     return NOGIL_MIN_BYTES
 
 
-cdef inline int _team_size(npy_intp nbytes) noexcept nogil:
+cdef inline int _team_size(npy_intp nbytes, bint hot) noexcept nogil:
     """Threads for a call of ``nbytes`` output bytes; >1 means the team is held."""
     cdef int nt = min(_requested(), _cap)
+    if not hot and nbytes < COLD_PARALLEL_MIN_BYTES:
+        return 1
     # every thread gets at least half the threshold
     nt = <int>min(<npy_intp>nt, 2 * nbytes // PARALLEL_MIN_BYTES)
     if nt <= 1 or fr_in_parallel() or not fr_team_acquire():
@@ -506,17 +527,21 @@ cdef void _execute_plain(call_t *k, npy_intp n) noexcept nogil:
     cdef npy_intp nbytes = n * k.itemsize, chunk
     cdef npy_intp so = k.steps[k.op.nin]
     cdef bint stream = _streams(k, n, nbytes)
+    cdef bint hot
+    cdef long long now
     cdef int nt
     # NumPy hands a ufunc loop operands that overlap when a forward,
     # element-by-element pass is still correct (``out`` trailing an input);
     # splitting such a call across threads is not, nor is splitting an output
     # that overlaps itself (stride 0), so those stay on one thread.
     if nbytes < PARALLEL_MIN_BYTES or _shares_memory(k, n, True):
-        nt = 1
-    else:
-        nt = _team_size(nbytes)
+        _run_chunk(k, 0, n, stream)
+        return
+    hot = fr_pool_hot(&now)
+    nt = _team_size(nbytes, hot)
     if nt <= 1:
         _run_chunk(k, 0, n, stream)
+        fr_pool_note_end()
         return
     chunk = CHUNK_MIN_BYTES
     while chunk < CHUNK_MAX_BYTES and chunk * 2 <= nbytes // (4 * nt):
@@ -527,10 +552,12 @@ cdef void _execute_plain(call_t *k, npy_intp n) noexcept nogil:
         job.k = k
         job.stream = stream
         fegetenv(&job.env)
-        fr_pool_run(_real_chunk_cb, &job, n + k.pad, chunk // k.itemsize, nt)
+        fr_pool_run(_real_chunk_cb, &job, n + k.pad, chunk // k.itemsize, nt,
+                    now + fr_pool_spin_ns if hot else 0)
     else:
         fr_pool_run(_stream_chunk_cb if stream else _chunk_cb, k, n + k.pad,
-                    chunk // k.itemsize, nt)
+                    chunk // k.itemsize, nt, now + fr_pool_spin_ns if hot else 0)
+    fr_pool_note_end()
     fr_team_release()
 
 

@@ -26,17 +26,13 @@ cdef extern from "<fenv.h>":
 from fastrelu._engine cimport (row_t, op_info_t, call_t, row_for, op_info, set_param,
                                execute_gil, PARAM_SLOPE)
 from fastrelu._loops cimport consts_t
+from fastrelu._memory cimport new_output
 from fastrelu._ops cimport *
 
 from fastrelu import _general
 
 cnp.import_array()
 
-
-cdef extern from "numpy/arrayobject.h":
-    # ``descr=NULL`` takes the prototype's dtype; a new C- or F-ordered array.
-    object new_like "PyArray_NewLikeArray" (ndarray prototype, cnp.NPY_ORDER order,
-                                            void *descr, int subok)
 
 cdef enum:
     CONTIGUOUS = cnp.NPY_ARRAY_C_CONTIGUOUS | cnp.NPY_ARRAY_F_CONTIGUOUS
@@ -197,7 +193,7 @@ cdef inline object _fast_unary(int op, object x, object out, tuple params):
         return _SLOW
     _start_call(&k, d, op, x, params, &c)
     if out is None:
-        out = new_like(<ndarray>x, cnp.NPY_KEEPORDER, NULL, 0)
+        out = new_output(<ndarray>x)
     k.args[0] = <char *>PyArray_DATA(<ndarray>x)
     k.steps[0] = _stride(<ndarray>x, d.itemsize)
     k.args[1] = <char *>PyArray_DATA(<ndarray>out)
@@ -232,7 +228,7 @@ cdef inline object _fast_binary(int op, object g, object x, object out, tuple pa
         return _SLOW
     _start_call(&k, d, op, x, params, &c)
     if out is None:
-        out = new_like(<ndarray>x, cnp.NPY_KEEPORDER, NULL, 0)
+        out = new_output(<ndarray>x)
     k.args[0] = <char *>PyArray_DATA(<ndarray>g)
     k.args[1] = <char *>PyArray_DATA(<ndarray>x)
     k.args[2] = <char *>PyArray_DATA(<ndarray>out)

@@ -28,6 +28,7 @@ import sys
 
 import numpy as np
 
+from fastrelu import _memory
 from fastrelu._engine import DTYPES, SUPPORTED_DTYPES, writeable
 from fastrelu._registry import OPS
 from fastrelu._ufuncs import UFUNCS
@@ -139,7 +140,7 @@ def _run_arrays(ufunc, arrays, extra, dtype, out=None):
     """The ufunc on validated exact ndarrays, into ``out`` or a new ndarray of
     ``dtype`` (native) in the layout of the last operand."""
     if out is None:
-        out = np.empty_like(arrays[-1], dtype=dtype, subok=False)
+        out = _memory.empty_like(arrays[-1], dtype)
     ufunc(*arrays, *extra, out=out)
     return out
 

@@ -5,7 +5,7 @@
 
 #include <pthread.h>
 
-#include "_pool.h"
+#include "_team.h"
 
 /* Instruction-set level of this CPU (the OS must also save the registers,
    which libgcc's __builtin_cpu_supports checks): 0 baseline, 1 AVX2, 2 AVX-512. */

@@ -21,8 +21,8 @@
  *
  * One caller at a time (fr_team_acquire in _runtime.h guards fr_pool_run).
  */
-#ifndef FASTRELU_POOL_H
-#define FASTRELU_POOL_H
+#ifndef FASTRELU_TEAM_H
+#define FASTRELU_TEAM_H
 
 #include <pthread.h>
 #include <sched.h>
@@ -34,10 +34,20 @@
 
 #define FR_POOL_MAX_WORKERS 63
 #define FR_POOL_MAX_CHUNKS ((1u << 24) - 1)
-/* How long an idle worker stays awake for the next call before it sleeps: a
-   sleeping worker takes tens of microseconds to wake (longer in a VM). Calls
-   in a loop come microseconds apart, so they keep the team awake. */
-#define FR_POOL_SPIN_NS 200000
+/* Idle workers spin for the next call only while calls come back to back.
+   A spinning worker takes a core from whatever runs next (the BLAS call
+   between two layers of a network, another library's team): on the
+   development VM, workers that always spun 200 us made a scikit-learn MLP's
+   fit 2.1x slower than one thread, and the next call after a pause 200 us
+   slower (the host charges the spin). But in a loop of calls a sleeping
+   worker costs a wake-up each time (a 1 MB relu: 18 us asleep, 7.5 us with
+   the worker spinning). So a call that starts within ``fr_pool_spin_ns`` of
+   the previous large call's end is "hot": the workers spin for that long
+   after it; otherwise they go to sleep at once. Settable for measurements
+   (_engine.thresholds; 0: never spin). */
+static int64_t fr_pool_spin_ns = 50000;
+static int64_t fr_pool_spin_until = 0;       /* atomic: workers spin until then */
+static int64_t fr_pool_last_end = 0;         /* atomic: the last large call's end */
 
 typedef void (*fr_chunk_fn)(void *ctx, npy_intp start, npy_intp stop);
 
@@ -106,8 +116,8 @@ static void *fr_pool_worker(void *arg)
     unsigned seen = __atomic_load_n(&fr_pool.gen, __ATOMIC_ACQUIRE);
     for (;;) {
         unsigned gen = __atomic_load_n(&fr_pool.gen, __ATOMIC_ACQUIRE);
-        int64_t until = fr_now_ns() + FR_POOL_SPIN_NS;
-        for (unsigned spin = 1; gen == seen; spin++) {
+        int64_t until = __atomic_load_n(&fr_pool_spin_until, __ATOMIC_RELAXED);
+        for (unsigned spin = 1; gen == seen && until; spin++) {
             fr_cpu_relax();
             gen = __atomic_load_n(&fr_pool.gen, __ATOMIC_ACQUIRE);
             if (spin % 64 == 0 && fr_now_ns() > until)
@@ -150,9 +160,27 @@ static int fr_pool_grow(int helpers)
     return fr_pool.started;
 }
 
+/* Is a large call starting now "hot" (the previous one ended within the
+   spin window)? ``*now`` receives the time. */
+static inline int fr_pool_hot(int64_t *now)
+{
+    int64_t window = __atomic_load_n(&fr_pool_spin_ns, __ATOMIC_RELAXED);
+    *now = fr_now_ns();
+    return window > 0
+        && *now - __atomic_load_n(&fr_pool_last_end, __ATOMIC_RELAXED) < window;
+}
+
+/* A large call ended (threaded or not). */
+static inline void fr_pool_note_end(void)
+{
+    __atomic_store_n(&fr_pool_last_end, fr_now_ns(), __ATOMIC_RELAXED);
+}
+
 /* Run fn over [0, n) in chunks of ``chunk`` elements with up to ``threads``
-   threads, the caller included. Returns once every chunk is done. */
-static void fr_pool_run(fr_chunk_fn fn, void *ctx, npy_intp n, npy_intp chunk, int threads)
+   threads, the caller included; ``spin_until``: how long the workers stay
+   awake afterwards (0: they sleep at once). Returns once every chunk is done. */
+static void fr_pool_run(fr_chunk_fn fn, void *ctx, npy_intp n, npy_intp chunk, int threads,
+                        int64_t spin_until)
 {
     npy_intp chunks = (n + chunk - 1) / chunk;
     int ranges = 1 + fr_pool_grow(threads - 1);
@@ -165,6 +193,7 @@ static void fr_pool_run(fr_chunk_fn fn, void *ctx, npy_intp n, npy_intp chunk, i
         fn(ctx, 0, n);
         return;
     }
+    __atomic_store_n(&fr_pool_spin_until, spin_until, __ATOMIC_RELAXED);
     fr_pool.fn = fn;
     fr_pool.ctx = ctx;
     fr_pool.n = n;
