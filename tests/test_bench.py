@@ -6,6 +6,7 @@ import collections
 import functools
 import json
 import re
+import sys
 
 import numpy as np
 import pytest
@@ -159,3 +160,72 @@ def test_sklearn_hooks_restore_the_originals_when_fit_raises(monkeypatch, failur
             assert _relu_hooks() == (_pipelines._fast_relu, _pipelines._fast_relu_derivative)
             MLPClassifier(hidden_layer_sizes=(8,), max_iter=1).fit(X, y)
     assert _relu_hooks() == _sklearn_originals()
+
+
+# --- --matrix -------------------------------------------------------------------------------
+
+def test_matrix_json_and_table(tmp_path, capsys):
+    from fastrelu import _matrix
+    path = tmp_path / "m.json"
+    assert fastrelu.bench(["--matrix", "--sizes", "1000", "--dtypes", "float32,int8",
+                           "--batches", "1", "--no-progress", "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    data = json.loads(path.read_text())
+    cells = data["matrix"]
+    assert {(c["dtype"], c["op"]) for c in cells} == {
+        (dt, op) for dt in ("float32", "int8") for op in _matrix.OPS}
+    for c in cells:
+        assert c["n"] == 1000 and c["bytes"] == _matrix.streams(c["op"]) * 1000 * (
+            4 if c["dtype"] == "float32" else 1)
+        assert c["times"]["fastrelu"] > 0 and c["times"]["copy"] > 0
+        assert c["times"]["copy x2 threads"] > 0 and c["ceiling"] > 0
+        assert c["op"] in out
+    if "torch" in sys.modules:
+        assert all(c["verdict"] in ("win", "ceiling", "tie", "LOSS") for c in cells)
+        assert data["summary"]["cells"] == len(cells)
+        assert "cells:" in out and "targets" in out
+
+
+@pytest.mark.parametrize(("ratio", "fast", "torch_best", "ceiling", "verdict"), [
+    (1.2, 1.0, 1.2, 5.0, "win"),
+    (1.0, 1.0, 1.0, 1.0, "ceiling"),        # both at the copy ceiling
+    (0.9, 1.0, 0.9, 1.2, "ceiling"),        # both faster than the copy
+    (1.0, 2.0, 2.0, 1.0, "tie"),
+    (1.0, 1.0, 1.0, 0.5, "tie"),            # both slower than the ceiling
+    (0.9, 2.0, 1.8, 1.0, "LOSS"),
+    (0.94, 1.0, 0.94, 0.5, "LOSS"),
+])
+def test_matrix_verdicts(ratio, fast, torch_best, ceiling, verdict):
+    from fastrelu import _matrix
+    assert _matrix._verdict(ratio, fast, torch_best, ceiling) == verdict
+
+
+def test_matrix_summary_targets():
+    from fastrelu import _matrix
+    cell = {"ratio": 1.5, "verdict": "win"}
+    assert _matrix.summary([cell] * 10)["targets_met"]
+    assert not _matrix.summary([cell] * 9 + [{"ratio": 0.9, "verdict": "LOSS"}])["targets_met"]
+    ties = [cell] * 8 + [{"ratio": 1.0, "verdict": "tie"}] * 2
+    assert not _matrix.summary(ties)["targets_met"]           # 80% met
+    assert _matrix.summary(ties[:-1] + [cell])["share_met"] == 0.9
+
+
+@pytest.mark.parametrize("op", ["relu", "relu out=", "relu_ steady", "relu_backward",
+                                "relu_backward out="])
+@pytest.mark.parametrize("dtype", ["float16", "float64", "int8"])
+def test_matrix_compares_the_same_computation(op, dtype):
+    """Each cell's fastrelu call and PyTorch call give the plain-NumPy result."""
+    from fastrelu import _matrix
+    x = _bench.random_signed(1001, dtype, seed=1)
+    g = _bench.random_signed(1001, dtype, seed=2)
+    if op == "relu_ steady":
+        x = np.maximum(x, 0)
+    zero = np.zeros((), dtype)
+    want = np.where(x > 0, g, zero) if op.startswith("relu_backward") else np.where(x > 0, x, zero)
+    o = np.empty_like(x)
+    fast = _matrix._fastrelu(op, x.copy() if "steady" in op else x, g, o)()
+    np.testing.assert_array_equal(fast if fast is not None else o, want)
+    torch = pytest.importorskip("torch")
+    o2 = np.empty_like(x)
+    t = _matrix._torch(torch, op, x.copy(), g, o2)()
+    np.testing.assert_array_equal(t.numpy() if t is not None else o2, want)

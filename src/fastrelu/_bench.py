@@ -553,6 +553,10 @@ def main(argv=None):
                       help="instead of the per-op table, whole pipelines (a scikit-learn "
                            "MLPClassifier fit, a PyTorch MLP training step), stock and with "
                            "fastrelu's ReLU, alternately")
+    mode.add_argument("--matrix", action="store_true",
+                      help="instead of the per-op table, the dtype x size x operation matrix "
+                           "against PyTorch's best of 1 and 2 threads, with the copy ceiling "
+                           "(--sizes and --dtypes choose a part of it)")
     parser.add_argument("--sizes", type=_sizes,
                         help=f"comma-separated sizes from 1 to {MAX_SIZE:.0e}, e.g. 10,1e5,1e7")
     parser.add_argument("--dtypes", type=_dtypes,
@@ -577,6 +581,11 @@ def main(argv=None):
             parser.error(f"{what}: cannot write to {path!r}")
     if args.pipelines:
         return _pipelines_main(args)
+    if args.matrix:
+        for value, what in ((args.ops, "--ops"), (args.plot, "--plot")):
+            if value:
+                parser.error(f"{what}: not used by --matrix")
+        return _matrix_main(args)
     sizes = args.sizes or (FULL_SIZES if args.full else QUICK_SIZES)
     dtypes = args.dtypes or (FULL_DTYPES if args.full else QUICK_DTYPES)
     ops = args.ops or OPS
@@ -614,6 +623,22 @@ def _pipelines_main(args):
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"machine": info, "pipelines": results}, f, indent=1)
+        print(f"raw results: {args.json}")
+    return 0
+
+
+def _matrix_main(args):
+    """``--matrix``: the dtype x size x operation table against PyTorch."""
+    from fastrelu import _matrix
+
+    cells = _matrix.run_matrix(args.sizes or _matrix.SIZES, args.dtypes or _matrix.DTYPES,
+                               batches=args.batches or 5, progress=not args.no_progress)
+    info = machine_info()
+    print(_matrix.format_matrix(cells, info))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"machine": info, "matrix": cells,
+                       "summary": _matrix.summary(cells)}, f, indent=1)
         print(f"raw results: {args.json}")
     return 0
 

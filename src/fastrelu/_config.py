@@ -150,7 +150,7 @@ def show_config(file=None):
         f"  threads           {info['num_threads']} (fastrelu's team, at most "
         f"{info['thread_cap']}: the CPUs available; parallel above "
         f"{info['parallel_min_bytes']} bytes)",
-        f"  streaming stores  above {info['stream_min_bytes']} bytes",
+        f"  streaming stores  from {info['stream_min_bytes']} bytes read (all inputs)",
         f"  output pool       limit {pool['limit_bytes']} bytes (default "
         f"{_memory.default_limit()}; FASTRELU_POOL_LIMIT), for outputs of at least "
         f"{pool['min_bytes']} bytes; {pool['cached_bytes']} bytes cached now",

@@ -74,8 +74,8 @@ class Op:
     backward : str or None
         The name of the operation that is its backward.
     streams : bool
-        Its out-of-place form uses non-temporal stores on outputs larger than
-        the last-level cache (when the output is apart from the inputs).
+        Its out-of-place form uses non-temporal stores when its inputs reach
+        3/4 of the last-level cache (and the output is apart from them).
     """
     name: str
     arity: int
