@@ -86,7 +86,7 @@ if [ ${#PYTEST_ARGS[@]} -eq 0 ]; then
         PYTEST_ARGS=(tests/test_isa_paths.py tests/test_fuzz.py
                      "tests/test_concurrency.py::test_eight_threads_every_op"
                      "tests/test_concurrency.py::test_eight_threads_with_low_thresholds")
-        for f in tests/test_overlap.py tests/test_special_values.py; do
+        for f in tests/test_overlap.py tests/test_special_values.py tests/test_pool.py; do
             [ -f "$f" ] && PYTEST_ARGS+=("$f")
         done
     else
