@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import fastrelu
+import fastrelu.sklearn
 from fastrelu import _bench, _pipelines
 from fastrelu._registry import OPS
 
@@ -156,8 +157,8 @@ def test_sklearn_hooks_restore_the_originals_when_fit_raises(monkeypatch, failur
     X, y = _pipelines.sklearn_data(n_samples=100)
     X, error = failure(monkeypatch, X)
     with pytest.raises(error):
-        with _pipelines.sklearn_relu_hooks():
-            assert _relu_hooks() == (_pipelines._fast_relu, _pipelines._fast_relu_derivative)
+        with fastrelu.sklearn.use_fastrelu():
+            assert _relu_hooks() == (fastrelu.sklearn.relu, fastrelu.sklearn.relu_derivative)
             MLPClassifier(hidden_layer_sizes=(8,), max_iter=1).fit(X, y)
     assert _relu_hooks() == _sklearn_originals()
 

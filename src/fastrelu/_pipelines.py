@@ -8,7 +8,7 @@ and once with fastrelu's ReLU swapped in, and the ratio of the two medians
 * ``sklearn-mlp``: ``MLPClassifier(hidden_layer_sizes=(256, 256),
   max_iter=5)`` fitted on ``make_classification(20000, 100 features, 5
   classes)``; the fastrelu version replaces scikit-learn's ``relu`` hooks
-  (`sklearn_relu_hooks`). The two fits are also compared bit for bit.
+  (`fastrelu.sklearn.use_fastrelu`). The two fits are also compared bit for bit.
 * ``torch-mlp``: one training step (forward, cross-entropy, backward, SGD) of
   a 784-512-512-10 MLP on a float32 batch of 256, ``torch.nn.ReLU`` against
   ``fastrelu.torch.ReLU`` from the same initial weights.
@@ -31,6 +31,7 @@ import warnings
 import numpy as np
 
 import fastrelu
+from fastrelu.sklearn import use_fastrelu
 
 PIPELINES = ("sklearn-mlp", "torch-mlp")
 LIBRARIES = {"sklearn-mlp": ("sklearn", "scikit-learn"), "torch-mlp": ("torch", "torch")}
@@ -51,51 +52,6 @@ TORCH_MIN_BATCH = 0.2
 
 # --- scikit-learn ----------------------------------------------------------------------
 
-def _fast_relu(X):
-    # sklearn's own hook computes ReLU in place and returns nothing
-    fastrelu.relu_(X)
-
-
-def _fast_relu_derivative(Z, delta):
-    # Z is the ReLU's output (its forward ran in place): the mask Z > 0 is the
-    # input's. sklearn's hook zeroes delta where Z == 0; the same for every
-    # non-NaN Z, which a ReLU output is unless the data has NaNs.
-    fastrelu.relu_backward(delta, Z, out=delta)
-
-
-@contextlib.contextmanager
-def sklearn_relu_hooks():
-    """Make scikit-learn's MLPs use fastrelu for ``activation="relu"``.
-
-    Replaces ``sklearn.neural_network._base.ACTIVATIONS["relu"]`` (called as
-    ``ACTIVATIONS[name](X)``, in place) and ``DERIVATIVES["relu"]`` (called as
-    ``DERIVATIVES[name](Z, delta)``, modifying ``delta`` in place) for the
-    duration of the ``with`` block; the originals are restored on leaving it,
-    also when the block raises.
-
-    Yields
-    ------
-    None
-
-    Examples
-    --------
-    >>> from sklearn.neural_network import MLPClassifier
-    >>> with sklearn_relu_hooks():                            # doctest: +SKIP
-    ...     MLPClassifier(max_iter=5).fit(X, y)
-    """
-    # the multilayer perceptron imports these dicts by name and looks the hook
-    # up at every pass, so replacing the entries (not the dicts) reaches it
-    from sklearn.neural_network import _base
-
-    saved = _base.ACTIVATIONS["relu"], _base.DERIVATIVES["relu"]
-    _base.ACTIVATIONS["relu"] = _fast_relu
-    _base.DERIVATIVES["relu"] = _fast_relu_derivative
-    try:
-        yield
-    finally:
-        _base.ACTIVATIONS["relu"], _base.DERIVATIVES["relu"] = saved
-
-
 def sklearn_data(n_samples=SKLEARN_SAMPLES):
     """The sklearn pipeline's data set: ``(X, y)``, float64, 5 classes."""
     from sklearn.datasets import make_classification
@@ -112,7 +68,7 @@ def sklearn_fit(X, y, fast):
 
     model = MLPClassifier(hidden_layer_sizes=SKLEARN_HIDDEN, max_iter=SKLEARN_EPOCHS,
                           random_state=0)
-    hooks = sklearn_relu_hooks() if fast else contextlib.nullcontext()
+    hooks = use_fastrelu() if fast else contextlib.nullcontext()
     # max_iter=5 stops before convergence on purpose: it is a benchmark, and
     # the warning saying so would be an error under pytest's filterwarnings
     with hooks, warnings.catch_warnings():
