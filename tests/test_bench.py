@@ -32,7 +32,10 @@ def test_report_json_and_table(tmp_path, capsys):
     assert {r["op"] for r in rows} == set(_bench.BASE_OPS)
     for r in rows:
         assert r["times"]["fastrelu"] > 0 and r["times"]["numpy"] > 0
+        assert set(r["spread"]) == set(r["times"])
+        assert all(v >= 0 for v in r["spread"].values())
     assert data["machine"]["versions"]["numpy"]
+    assert "IQR" in out
 
 
 def test_every_registry_op_is_benchmarked(tmp_path, capsys):
@@ -49,6 +52,15 @@ def test_every_registry_op_is_benchmarked(tmp_path, capsys):
         assert op in out
     for r in rows:
         assert r["times"]["fastrelu"] > 0 and r["times"]["numpy"] > 0
+
+
+@pytest.mark.parametrize(("samples", "iqr"), [
+    ([1.0, 2.0, 3.0, 4.0, 5.0], 1.0),       # quartiles 1.5 and 4.5 around a median of 3
+    ([2.0, 2.0, 2.0, 2.0], 0.0),
+    ([1.0, 9.0, 5.0], 0.0),                 # too few batches for quartiles
+])
+def test_spread_is_the_relative_interquartile_range(samples, iqr):
+    assert _bench.spread(samples) == pytest.approx(iqr)
 
 
 def test_report_plot(tmp_path):
@@ -230,3 +242,15 @@ def test_matrix_compares_the_same_computation(op, dtype):
     o2 = np.empty_like(x)
     t = _matrix._torch(torch, op, x.copy(), g, o2)()
     np.testing.assert_array_equal(t.numpy() if t is not None else o2, want)
+
+
+def test_plot_is_a_grid_not_a_strip(tmp_path):
+    """Five panels come out as a grid (at most three across), not one strip."""
+    pytest.importorskip("matplotlib")
+    import struct
+    png = tmp_path / "grid.png"
+    assert fastrelu.bench(["--sizes", "10,1000", "--ops", "relu,relu out=,relu_,relu_backward,"
+                           "relu_grad", "--batches", "1", "--no-progress",
+                           "--plot", str(png)]) == 0
+    width, height = struct.unpack(">II", png.read_bytes()[16:24])
+    assert width / height < 2.5

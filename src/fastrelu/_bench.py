@@ -272,8 +272,9 @@ def bytes_moved(op, x):
 
 # --- timing --------------------------------------------------------------------------
 
-def time_call(fn, min_batch, batches):
-    """Median seconds per call of ``fn()`` over ``batches`` batches."""
+def call_samples(fn, min_batch, batches):
+    """Seconds per call of ``fn()`` in each of ``batches`` batches (after a
+    warm-up), each batch lasting at least ``min_batch`` seconds."""
     fn()   # warm-up
     t0 = time.perf_counter()
     fn()
@@ -285,11 +286,25 @@ def time_call(fn, min_batch, batches):
         for _ in range(per_batch):
             fn()
         samples.append((time.perf_counter() - t0) / per_batch)
-    return statistics.median(samples)
+    return samples
 
 
-def time_inplace(fn, x, min_batch, batches):
-    """Median seconds per call of ``fn(a)`` where every ``a`` is a fresh copy of x.
+def time_call(fn, min_batch, batches):
+    """Median seconds per call of ``fn()`` over ``batches`` batches."""
+    return statistics.median(call_samples(fn, min_batch, batches))
+
+
+def spread(samples):
+    """The interquartile range of ``samples`` relative to their median (0 for
+    fewer than 4 samples: no quartiles to speak of)."""
+    if len(samples) < 4:
+        return 0.0
+    q1, _, q3 = statistics.quantiles(samples, n=4)
+    return (q3 - q1) / statistics.median(samples)
+
+
+def inplace_samples(fn, x, min_batch, batches):
+    """Seconds per call of ``fn(a)`` where every ``a`` is a fresh copy of x.
 
     A batch holds at most 1 MiB of copies, so arrays that fit in the cache are
     timed from the cache (as the out-of-place cases are), and more batches
@@ -307,7 +322,12 @@ def time_inplace(fn, x, min_batch, batches):
             fn(c)
         samples.append((time.perf_counter() - t0) / per_batch)
         del copies
-    return statistics.median(samples)
+    return samples
+
+
+def time_inplace(fn, x, min_batch, batches):
+    """Median seconds per call of ``fn(a)`` on fresh copies of x (`inplace_samples`)."""
+    return statistics.median(inplace_samples(fn, x, min_batch, batches))
 
 
 # --- the run ---------------------------------------------------------------------------
@@ -352,7 +372,8 @@ def run(sizes=QUICK_SIZES, dtypes=QUICK_DTYPES, ops=OPS, min_batch=0.02, batches
         g = random_signed(n, dt, seed=2) if backward else None
         # in-place batches at the largest sizes would hold too many copies
         batch = min_batch if n < 10_000_000 else 0
-        row = {"op": op, "dtype": dt, "n": n, "bytes": bytes_moved(op, x), "times": {}}
+        row = {"op": op, "dtype": dt, "n": n, "bytes": bytes_moved(op, x), "times": {},
+               "spread": {}}
         for name, make in impls[op].items():
             fn = make(x, g)
             if fn is None:
@@ -361,10 +382,11 @@ def run(sizes=QUICK_SIZES, dtypes=QUICK_DTYPES, ops=OPS, min_batch=0.02, batches
             with (fastrelu.num_threads(fn.threads) if threads_set else contextlib.nullcontext(),
                   _pool_limit(0) if hasattr(fn, "pool_off") else contextlib.nullcontext()):
                 if op == "relu_":
-                    t = time_inplace(fn, x, batch, batches)
+                    samples = inplace_samples(fn, x, batch, batches)
                 else:
-                    t = time_call(fn, batch, batches)
-            row["times"][name] = t
+                    samples = call_samples(fn, batch, batches)
+            row["times"][name] = statistics.median(samples)
+            row["spread"][name] = spread(samples)
         results.append(row)
         del x, g
     if progress:
@@ -407,18 +429,21 @@ def format_header(info, title="fastrelu benchmark report"):
 def format_table(results, info):
     lines = [
         *format_header(info),
-        "  median time per call; GB/s = bytes read + written / time; "
-        "speed-up = NumPy time / time",
+        "  median time per call over the batches; IQR = interquartile range of the "
+        "batches / median;",
+        "  GB/s = bytes read + written / time; speed-up = NumPy time / time",
         "",
-        f"{'op':<26}{'dtype':<9}{'n':>8}  {'implementation':<18}{'time':>11}"
+        f"{'op':<26}{'dtype':<9}{'n':>8}  {'implementation':<18}{'time':>11}{'IQR':>7}"
         f"{'GB/s':>9}{'vs numpy':>10}",
     ]
     for row in results:
         base = row["times"].get("numpy")
         for name, t in row["times"].items():
             speed = f"{base / t:9.2f}x" if base else ""
+            iqr = row.get("spread", {}).get(name)
+            iqr = f"{iqr:6.1%}" if iqr is not None else ""
             lines.append(f"{row['op']:<26}{row['dtype']:<9}{row['n']:>8.0e}  {name:<18}"
-                         f"{_fmt_time(t):>11}{row['bytes'] / t / 1e9:9.2f}{speed:>10}")
+                         f"{_fmt_time(t):>11}{iqr:>7}{row['bytes'] / t / 1e9:9.2f}{speed:>10}")
         lines.append("")
     losses = [(r, n) for r in results for n, t in r["times"].items()
               if not n.startswith("fastrelu") and "fastrelu" in r["times"]
@@ -435,39 +460,56 @@ def format_table(results, info):
 
 
 def plot(results, info, path):
-    """Throughput against size, log-log, one line per implementation and op."""
+    """Throughput against bytes moved, log-log: a grid of panels (one per
+    operation and dtype, at most three across), one colour per implementation
+    in every panel, the cache sizes as labelled lines, and the machine and
+    versions in the title."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ops = list(dict.fromkeys(r["op"] for r in results))
-    dtypes = list(dict.fromkeys(r["dtype"] for r in results))
-    fig, axes = plt.subplots(len(dtypes), len(ops), figsize=(4.2 * len(ops), 3.4 * len(dtypes)),
-                             squeeze=False)
+    panels = list(dict.fromkeys((r["op"], r["dtype"]) for r in results))
+    names = list(dict.fromkeys(n for r in results for n in r["times"]))
+    colours = {name: plt.get_cmap("tab10")(i % 10) for i, name in enumerate(names)}
+    cols = min(3, len(panels))
+    rows = -(-len(panels) // cols)
+    legend_rows = -(-len(names) // min(len(names), 3 * cols))
+    height = 3.9 * rows + 0.25 * legend_rows + 0.7       # panels, legend, title (inches)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, height), squeeze=False)
     caches = _cache_sizes()
-    for i, dt in enumerate(dtypes):
-        for j, op in enumerate(ops):
-            ax = axes[i][j]
-            rows = [r for r in results if r["op"] == op and r["dtype"] == dt]
-            names = list(dict.fromkeys(n for r in rows for n in r["times"]))
-            for name in names:
-                pts = [(r["bytes"], r["bytes"] / r["times"][name] / 1e9)
-                       for r in rows if name in r["times"]]
-                ax.plot(*zip(*pts), marker="o", label=name,
+    for ax, (op, dt) in zip(axes.flat, panels):
+        chosen = [r for r in results if r["op"] == op and r["dtype"] == dt]
+        for name in names:
+            pts = [(r["bytes"], r["bytes"] / r["times"][name] / 1e9)
+                   for r in chosen if name in r["times"]]
+            if pts:
+                ax.plot(*zip(*pts), marker="o", label=name, color=colours[name],
                         linewidth=2.5 if name == "fastrelu" else 1.2)
-            for label, size in caches.items():
-                ax.axvline(size * 2, color="grey", linestyle=":", linewidth=0.8)
-                ax.text(size * 2, ax.get_ylim()[0], label, fontsize=7, color="grey")
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-            ax.set_title(f"{op} ({dt})", fontsize=10)
-            ax.set_xlabel("bytes moved per call")
-            ax.set_ylabel("GB/s")
-            ax.legend(fontsize=7)
-    fig.suptitle(f"fastrelu {info['versions']['fastrelu']} on {info['cpu']} "
-                 f"({info['threads']} threads)", fontsize=10)
-    fig.tight_layout()
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        for label, size in caches.items():
+            # a call moves about twice its output: the cache holds it up to here
+            ax.axvline(size * 2, color="grey", linestyle=":", linewidth=0.8)
+            ax.annotate(label, (size * 2, 1), xycoords=("data", "axes fraction"),
+                        xytext=(2, -10), textcoords="offset points", fontsize=7,
+                        color="grey")
+        ax.set_title(f"{op} ({dt})", fontsize=10)
+        ax.set_xlabel("bytes moved per call")
+        ax.set_ylabel("GB/s")
+        ax.grid(True, which="major", alpha=0.3)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
+    handles = [plt.Line2D([], [], color=colours[n], marker="o",
+                          linewidth=2.5 if n == "fastrelu" else 1.2) for n in names]
+    fig.legend(handles, names, loc="lower center", ncol=min(len(names), 3 * cols), fontsize=8,
+               frameon=False)
+    versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items())
+    fig.suptitle(f"fastrelu {info['versions']['fastrelu']}: {info['cpu']}, "
+                 f"{info['cores']} cores, {info['threads']} threads, {info['kernel_path']}\n"
+                 f"{versions}", fontsize=9)
+    fig.tight_layout(rect=(0, (0.25 * legend_rows + 0.1) / height, 1, 1 - 0.55 / height))
     fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def _cache_sizes():
