@@ -35,11 +35,14 @@ default_role = "py:obj"
 # _generated: fragments that api.rst and integrations.rst include, not documents
 exclude_patterns = ["_build", "_generated"]
 
-try:
-    import pydata_sphinx_theme  # noqa: F401  (used when installed; not a dependency)
-    html_theme = "pydata_sphinx_theme"
-except ImportError:
-    html_theme = "alabaster"
+# the theme of NumPy, pandas and SciPy (the docs extra installs it)
+html_theme = "pydata_sphinx_theme"
+html_title = f"fastrelu {release}"
+html_theme_options = {
+    "navigation_with_keys": False,
+    "show_toc_level": 2,
+    "footer_start": ["copyright", "sphinx-version"],
+}
 
 
 # --- the operations, from the registry ----------------------------------------------
