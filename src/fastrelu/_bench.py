@@ -16,6 +16,7 @@ fit, a PyTorch training step, stock and with fastrelu): fastrelu._pipelines.
 """
 import argparse
 import contextlib
+import functools
 import json
 import math
 import os
@@ -140,21 +141,40 @@ def implementations(threads):
             return lambda: numexpr.evaluate("where(x > 0, x, 0)", local_dict={"x": x})
         impls["relu"]["numexpr"] = numexpr_relu
     if numba is not None:
-        @numba.njit(parallel=True, cache=False)
-        def _nb(x, out):
-            for i in numba.prange(x.size):
-                v = x[i]
-                out[i] = v if v > 0 else 0
-            return out
+        relu_into, _ = numba_kernels()
 
         def numba_relu(x, g):
             if x.dtype == np.float16:
                 return None
-            _nb(x[:1], np.empty_like(x[:1]))   # compile outside the timing
-            return lambda: _nb(x, np.empty_like(x))
+            relu_into(x[:1], np.empty_like(x[:1]))   # compile outside the timing
+            return lambda: relu_into(x, np.empty_like(x))
         impls["relu"]["numba"] = numba_relu
     _registry_implementations(impls, torch)
     return impls
+
+
+@functools.lru_cache(maxsize=None)
+def numba_kernels():
+    """numba's parallel loops for the comparison, ``(relu_into(x, out),
+    backward_into(g, x, out))``, or None without numba (compiled per dtype on
+    first use)."""
+    numba = _optional("numba")
+    if numba is None:
+        return None
+
+    @numba.njit(parallel=True, cache=False)
+    def relu_into(x, out):
+        for i in numba.prange(x.size):
+            v = x[i]
+            out[i] = v if v > 0 else 0
+        return out
+
+    @numba.njit(parallel=True, cache=False)
+    def backward_into(g, x, out):
+        for i in numba.prange(x.size):
+            out[i] = g[i] if x[i] > 0 else 0
+        return out
+    return relu_into, backward_into
 
 
 # NumPy's natural spelling of each operation (the fastest plain-NumPy form we

@@ -57,22 +57,10 @@ def _torch(torch, op, x, g, o):
 
 
 def _numba_impls():
-    numba = _bench._optional("numba")
-    if numba is None:
+    kernels = _bench.numba_kernels()
+    if kernels is None:
         return None
-
-    @numba.njit(parallel=True, cache=False)
-    def relu_into(x, out):
-        for i in numba.prange(x.size):
-            v = x[i]
-            out[i] = v if v > 0 else 0
-        return out
-
-    @numba.njit(parallel=True, cache=False)
-    def backward_into(g, x, out):
-        for i in numba.prange(x.size):
-            out[i] = g[i] if x[i] > 0 else 0
-        return out
+    relu_into, backward_into = kernels
 
     def make(op, x, g, o):
         if x.dtype == np.float16:

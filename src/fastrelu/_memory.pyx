@@ -8,7 +8,7 @@ fastrelu's own outputs runs under the handler (it is set around that one
 call), so nothing else in the process is affected.
 """
 cimport numpy as cnp
-from numpy cimport ndarray, PyArray_NBYTES
+from numpy cimport ndarray
 from cpython.pycapsule cimport PyCapsule_New
 from cpython.ref cimport Py_INCREF
 from libc.stdint cimport uint64_t
@@ -62,37 +62,35 @@ if fr_mem_register_atfork() != 0:
     raise ImportError("fastrelu: pthread_atfork failed")
 
 
+cdef object _allocate(ndarray prototype, cnp.dtype descr):
+    """``PyArray_NewLikeArray(prototype, descr)`` (descr None: the prototype's
+    dtype), under the pool's handler when the output is large enough and the
+    pool is on."""
+    cdef size_t itemsize = <size_t>(prototype.itemsize if descr is None else descr.itemsize)
+    cdef void *d = NULL
+    cdef object previous
+    if descr is not None:
+        Py_INCREF(descr)              # PyArray_NewLikeArray steals it
+        d = <void *>descr
+    if fr_pool_on == 0 or <size_t>cnp.PyArray_SIZE(prototype) * itemsize < fr_mem_min_bytes:
+        return new_like(prototype, cnp.NPY_KEEPORDER, d, 0)
+    previous = PyDataMem_SetHandler(HANDLER)
+    try:
+        return new_like(prototype, cnp.NPY_KEEPORDER, d, 0)
+    finally:
+        PyDataMem_SetHandler(previous)
+
+
 cdef object new_output(ndarray prototype):
     """A new array like ``prototype`` (its dtype, shape and element order),
     from the pool when it is large enough and the pool is on."""
-    cdef object previous
-    if fr_pool_on == 0 or <size_t>PyArray_NBYTES(prototype) < fr_mem_min_bytes:
-        return new_like(prototype, cnp.NPY_KEEPORDER, NULL, 0)
-    previous = PyDataMem_SetHandler(HANDLER)
-    try:
-        return new_like(prototype, cnp.NPY_KEEPORDER, NULL, 0)
-    finally:
-        PyDataMem_SetHandler(previous)
+    return _allocate(prototype, None)
 
 
 def empty_like(ndarray prototype, dtype):
     """``np.empty_like(prototype, dtype=dtype, subok=False)``, from the pool
     when it is large enough and the pool is on."""
-    cdef cnp.dtype descr = cnp.dtype(dtype)
-    cdef object previous
-    cdef size_t nbytes = <size_t>cnp.PyArray_SIZE(prototype) * <size_t>descr.itemsize
-    if fr_pool_on == 0 or nbytes < fr_mem_min_bytes:
-        return _empty_like(prototype, descr)
-    previous = PyDataMem_SetHandler(HANDLER)
-    try:
-        return _empty_like(prototype, descr)
-    finally:
-        PyDataMem_SetHandler(previous)
-
-
-cdef object _empty_like(ndarray prototype, cnp.dtype descr):
-    Py_INCREF(descr)                  # PyArray_NewLikeArray steals it
-    return new_like(prototype, cnp.NPY_KEEPORDER, <void *>descr, 0)
+    return _allocate(prototype, cnp.dtype(dtype))
 
 
 def set_limit(size_t nbytes):

@@ -95,12 +95,24 @@ class _torch_threads:
 # under torch.compile, to any order: every backward is one of these ops) and a
 # vmap rule (so that the autograd.Function wrappers below can generate theirs).
 
-@torch.library.custom_op("fastrelu::relu", mutates_args=(), device_types="cpu")
-def _relu(x: torch.Tensor) -> torch.Tensor:
+def _relu_kernel(x):
     out = torch.empty_like(x)
     with _torch_threads():
         fastrelu.relu(_numpy(x), out=_numpy(out))
     return out
+
+
+def _relu_backward_kernel(grad_output, output):
+    grad_output = _numpy(grad_output.to(output.dtype).expand_as(output))
+    grad_input = torch.empty_like(output)
+    with _torch_threads():
+        fastrelu.relu_backward(grad_output, _numpy(output), out=_numpy(grad_input))
+    return grad_input
+
+
+@torch.library.custom_op("fastrelu::relu", mutates_args=(), device_types="cpu")
+def _relu(x: torch.Tensor) -> torch.Tensor:
+    return _relu_kernel(x)
 
 
 @_relu.register_fake
@@ -110,11 +122,7 @@ def _(x):
 
 @torch.library.custom_op("fastrelu::relu_backward", mutates_args=(), device_types="cpu")
 def _relu_backward(grad_output: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
-    grad_input = torch.empty_like(output)
-    with _torch_threads():
-        fastrelu.relu_backward(_numpy(grad_output.to(output.dtype).expand_as(output)),
-                               _numpy(output), out=_numpy(grad_input))
-    return grad_input
+    return _relu_backward_kernel(grad_output, output)
 
 
 @_relu_backward.register_fake
@@ -503,9 +511,7 @@ class _EagerReluFn(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x):
-        out = torch.empty_like(x)
-        with _torch_threads():
-            fastrelu.relu(_numpy(x), out=out.numpy())
+        out = _relu_kernel(x)
         ctx.save_for_backward(out)
         return out
 
@@ -516,15 +522,12 @@ class _EagerReluFn(torch.autograd.Function):
             # create_graph, or vmap over the backward: the differentiable op
             return _ReluBackwardFn.apply(grad, output)
         try:
-            grad_output = _numpy(grad.to(output.dtype).expand_as(output))
+            return _relu_backward_kernel(grad, output)
         except RuntimeError:
             # a batched tensor without memory of its own (gradcheck's legacy
             # vmap over the backward): the op, which has a batching rule
+            # (fastrelu's own errors are TypeError/ValueError)
             return _ReluBackwardFn.apply(grad, output)
-        grad_input = torch.empty_like(output)
-        with _torch_threads():
-            fastrelu.relu_backward(grad_output, output.numpy(), out=grad_input.numpy())
-        return grad_input
 
 
 def _check_inplace(input):
