@@ -13,7 +13,7 @@ edit to them.
 from pathlib import Path
 
 import fastrelu
-from fastrelu._registry import OPS
+from fastrelu._registry import FUSED, FUSED_NAMES, OPS
 
 # PyTorch is optional: without it (``pip install ".[docs]"`` alone), autodoc
 # documents fastrelu.torch against a stand-in module.
@@ -82,12 +82,28 @@ def operations_rst():
     return "\n".join(lines) + "\n"
 
 
+def fused_rst():
+    """The API page's fused operations (``_registry.FUSED``): a summary table,
+    then each function, in registry order."""
+    header = ("function", "elementwise loop", "returns", "dtypes", "axis")
+    lines = [*NOTE, ".. list-table::", "   :header-rows: 1", ""]
+    for row in (header, *((f":func:`{f.name}`", f":func:`{f.loop}`",
+                           ", ".join(f"``{r}``" for r in f.results), _dtypes(f),
+                           "yes" if f.axis else "--") for f in FUSED)):
+        lines.append(f"   * - {row[0]}")
+        lines.extend(f"     - {cell}" for cell in row[1:])
+    lines.append("")
+    for name in FUSED_NAMES:
+        lines.append(f".. autofunction:: {name}")
+    return "\n".join(lines) + "\n"
+
+
 def cython_api_rst():
     """The Cython API's functions, one line per operation (``T`` the element
     type), as ``kernels.pxd.tp`` renders them."""
     lines = [*NOTE, ".. code-block:: cython", ""]
     for op in OPS:
-        arrays = ", ".join(f"const T *{a}" for a in (("x",) if op.arity == 1 else ("g", "x")))
+        arrays = ", ".join(f"const T *{'g' if a == 'grad_output' else a}" for a in op.inputs)
         params = "".join(f", {'double' if p.kind == 'slope' else 'T'} {p.name}"
                          for p in op.params)
         where = "" if op.dtypes == "all" else "    # float16, float32, float64 only"
@@ -104,4 +120,5 @@ def _write(name, text):
 
 
 _write("operations.rst", operations_rst())
+_write("fused.rst", fused_rst())
 _write("cython_api.rst", cython_api_rst())

@@ -40,7 +40,8 @@ def test_report_json_and_table(tmp_path, capsys):
 
 def test_every_registry_op_is_benchmarked(tmp_path, capsys):
     """Every operation of the registry has its case, timed at REGISTRY_MIN_SIZE."""
-    assert set(_bench.REGISTRY_OPS) | {"relu out="} == {f"{op.name} out=" for op in OPS}
+    assert set(_bench.REGISTRY_OPS) | {"relu out=", "add_relu out="} == {
+        f"{op.name} out=" for op in OPS}
     path = tmp_path / "r.json"
     assert fastrelu.bench(["--sizes", str(_bench.REGISTRY_MIN_SIZE), "--ops",
                            ",".join(_bench.REGISTRY_OPS), "--batches", "1", "--no-progress",
@@ -254,3 +255,21 @@ def test_plot_is_a_grid_not_a_strip(tmp_path):
                            "--plot", str(png)]) == 0
     width, height = struct.unpack(">II", png.read_bytes()[16:24])
     assert width / height < 2.5
+
+
+def test_every_fused_operation_is_benchmarked(tmp_path):
+    """Every fused row has its case (next to the NumPy pipeline it replaces and
+    the fastrelu operation it should cost no more than), timed at
+    REGISTRY_MIN_SIZE, every implementation giving a time."""
+    from fastrelu._registry import FUSED
+    cases = {case.split()[0] for case in _bench.FUSED_CASES}
+    assert {f.name.rstrip("_") for f in FUSED} <= {c.rstrip("_") for c in cases}
+    path = tmp_path / "r.json"
+    assert fastrelu.bench(["--sizes", str(_bench.REGISTRY_MIN_SIZE), "--ops",
+                           ",".join(_bench.FUSED_CASES), "--batches", "1", "--no-progress",
+                           "--json", str(path)]) == 0
+    rows = json.loads(path.read_text())["results"]
+    assert [r["op"] for r in rows] == list(_bench.FUSED_CASES)
+    for r in rows:
+        assert "fastrelu" in r["times"] and "numpy" in r["times"]
+        assert all(t > 0 for t in r["times"].values())

@@ -376,8 +376,9 @@ def test_mismatched_dtype_is_a_type_error(op, kind, pair, rng):
     else:
         g_dts, x_dts = (g_dt,), (x_dt,)
     g, x = operand_pair(op, kind, rng, (g_dts, None, {}), (x_dts, None, {}))
-    needle = {"DataFrame": "column 'c1' of grad_output", "Dataset": "variable 'c1' of grad_output"}
-    with pytest.raises(TypeError, match=f"{needle.get(kind, 'grad_output')} has dtype {g_dt} "
+    first = op.inputs[0]
+    needle = {"DataFrame": f"column 'c1' of {first}", "Dataset": f"variable 'c1' of {first}"}
+    with pytest.raises(TypeError, match=f"{needle.get(kind, first)} has dtype {g_dt} "
                                         f"but .* has dtype {x_dt}"):
         call(op, (g, x), param_sets(op, x_dt)[0])
 

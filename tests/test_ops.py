@@ -157,7 +157,7 @@ def test_operand_layout_pairs(op, dtype, x_kind, values):
                         relayout(x_kind, values(dtype, n).reshape(shape)))
             run(op, "new", operands(), params)
             run(op, "out", operands(), params, "fresh-F")
-            for mode, kind in (("out=grad_output", g_kind), ("out=x", x_kind)):
+            for mode, kind in zip((f"out={name}" for name in op.inputs), (g_kind, x_kind)):
                 if kind != "readonly":
                     run(op, mode, operands(), params)
 

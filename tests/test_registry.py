@@ -12,7 +12,7 @@ import pytest
 
 import fastrelu
 from fastrelu import _docs, _reference, ufuncs
-from fastrelu._registry import FUNCTION_NAMES, OPS
+from fastrelu._registry import FUNCTION_NAMES, FUSED_BY_NAME, OPS
 from helpers import op_id
 
 P = inspect.Parameter
@@ -22,8 +22,10 @@ P = inspect.Parameter
 def test_every_op_is_complete(op):
     assert callable(getattr(fastrelu, op.name, None)), "no public function"
     assert op.name in fastrelu.__all__
-    assert hasattr(fastrelu, op.name + "_") == op.inplace, "in-place twin iff op.inplace"
-    assert (op.name + "_" in fastrelu.__all__) == op.inplace
+    # (a binary operation's in-place form is a FUSED row: add_relu_)
+    twin = op.inplace or op.name + "_" in FUSED_BY_NAME
+    assert hasattr(fastrelu, op.name + "_") == twin, "in-place twin iff op.inplace"
+    assert (op.name + "_" in fastrelu.__all__) == twin
     assert op.name in _docs.DOCS, "no docstring in fastrelu._docs.DOCS"
     assert getattr(fastrelu, op.name).__doc__ == _docs.DOCS[op.name]
     if op.inplace:
@@ -60,7 +62,8 @@ def test_nothing_beyond_the_registry():
                                  "get_pool_limit", "free_pool", "pool_stats")}
     assert functions == set(FUNCTION_NAMES)
     assert set(ufuncs.__all__) == {op.name for op in OPS}
-    assert set(_reference.__all__) == {op.name for op in OPS}
+    fused = {name.rstrip("_") for name in FUSED_BY_NAME}
+    assert set(_reference.__all__) == {op.name for op in OPS} | fused
     assert set(_docs.DOCS) == set(FUNCTION_NAMES)
 
 
@@ -98,5 +101,5 @@ def test_cython_api_has_every_op_and_dtype(op):
         m = re.search(rf"^cdef void {op.name}_{dt}\((.*)\) noexcept nogil$", pxd, re.M)
         assert m, f"{op.name}_{dt} not in kernels.pxd"
         args = [a.strip().split()[-1].lstrip("*") for a in m.group(1).split(",")]
-        operands = ["g", "x"] if op.arity == 2 else ["x"]
+        operands = ["g" if name == "grad_output" else name for name in op.inputs]
         assert args == operands + ["out", "n"] + [p.name for p in op.params]

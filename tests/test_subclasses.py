@@ -107,7 +107,10 @@ def dtypes_of(op):
 
 def combos(op):
     """Which operands are of the subclass (the others are plain ndarrays)."""
-    return [("x",)] if op.arity == 1 else [("grad_output", "x"), ("grad_output",), ("x",)]
+    if op.arity == 1:
+        return [op.inputs]
+    first, second = op.inputs
+    return [(first, second), (first,), (second,)]
 
 
 def drops_mask(kind, mode):

@@ -171,7 +171,9 @@ def test_threshold_module_and_opcheck():
 ])
 def test_signatures_match_torch(ours, theirs):
     def params(f):
-        return [(p.name, p.kind, p.default) for p in inspect.signature(f).parameters.values()]
+        # (fastrelu's own options are keyword-only, after torch's: ReLU's save_mask)
+        return [(p.name, p.kind, p.default) for p in inspect.signature(f).parameters.values()
+                if f is theirs or p.kind != p.KEYWORD_ONLY]
     assert params(ours) == params(theirs)
 
 
@@ -603,3 +605,74 @@ def test_ops_use_at_most_torchs_thread_count():
     with frt._torch_threads():
         assert frt.fastrelu.get_num_threads() == min(frt.fastrelu.get_num_threads(),
                                                      torch.get_num_threads())
+
+
+# --- the fused operations ----------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16])
+@pytest.mark.parametrize("shape, axis", [((64, 33), -1), ((4, 5, 6, 7), 1), ((300,), 0)])
+def test_bias_relu_forward_and_gradients(dtype, shape, axis):
+    """Forward as relu(x + bias); both gradients as torch's autograd of that
+    (the bias gradient to its summation tolerance)."""
+    torch.manual_seed(0)
+    x = torch.randn(shape, dtype=torch.float64).to(dtype).requires_grad_()
+    b = torch.randn(shape[axis], dtype=torch.float64).to(dtype).requires_grad_()
+    view = [1] * len(shape)
+    view[axis] = -1
+    y = frt.bias_relu(x, b, axis=axis)
+    xr, br = x.detach().clone().requires_grad_(), b.detach().clone().requires_grad_()
+    want = torch.relu((xr.float() + br.float().view(view)).to(dtype)) if dtype == torch.float16 \
+        else torch.relu(xr + br.view(view))
+    assert torch.equal(y, want.detach())
+    g = torch.randn(shape, dtype=torch.float64).to(dtype)
+    y.backward(g)
+    mask = (y > 0).to(dtype)
+    assert torch.equal(x.grad, g * mask)
+    dims = [d for d in range(len(shape)) if d != axis % len(shape)]
+    exact = (g * mask).double()
+    exact = exact.sum(dim=dims) if dims else exact      # (torch: dim=[] sums everything)
+    tol = 1e-2 if dtype == torch.float16 else 1e-5
+    assert torch.allclose(b.grad.double(), exact, rtol=tol, atol=tol)
+
+
+def test_bias_relu_errors():
+    x = torch.ones(3, 4)
+    with pytest.raises(TypeError):
+        frt.bias_relu(x, torch.ones(4, dtype=torch.float64))
+    with pytest.raises(ValueError):
+        frt.bias_relu(x, torch.ones(3))
+    with pytest.raises(np.exceptions.AxisError):
+        frt.bias_relu(x, torch.ones(4), axis=2)
+    with pytest.raises(TypeError):
+        frt.bias_relu(x, torch.ones(4), axis=1.0)
+
+
+def test_relu_save_mask_saves_one_bit_per_element():
+    """ReLU(save_mask=True) saves the packed mask, 1/32 of a float32
+    activation (torch.nn.ReLU saves its output), with the same gradients."""
+    def saved_bytes(module, x):
+        sizes = []
+
+        def pack(t):
+            sizes.append(t.numel() * t.element_size())
+            return t
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            y = module(x)
+        return y, sum(sizes)
+
+    x = torch.randn(1024, 256, requires_grad=True)
+    y_mask, mask_bytes = saved_bytes(frt.ReLU(save_mask=True), x)
+    y_ref, ref_bytes = saved_bytes(torch.nn.ReLU(), x)
+    assert ref_bytes == x.numel() * 4
+    assert mask_bytes * 32 == ref_bytes
+    assert torch.equal(y_mask, y_ref)
+    g = torch.randn_like(x)
+    (grad_mask,) = torch.autograd.grad(y_mask, x, g)
+    (grad_ref,) = torch.autograd.grad(y_ref, x, g)
+    assert torch.equal(grad_mask, grad_ref)
+    assert repr(frt.ReLU(save_mask=True)) == "ReLU(save_mask=True, fastrelu)"
+
+
+def test_relu_save_mask_without_grad_is_plain_relu():
+    x = torch.randn(10)
+    assert torch.equal(frt.ReLU(save_mask=True)(x), torch.relu(x))

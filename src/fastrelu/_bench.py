@@ -43,9 +43,19 @@ ALLOCATING = ("relu", "relu_backward", "relu_grad", "relu x[::2]")
 #: ``out`` (no allocation, no page faults): the cases that show the loops and
 #: the streaming stores of each operation. Timed at sizes of at least
 #: REGISTRY_MIN_SIZE.
-REGISTRY_OPS = tuple(f"{op.name} out=" for op in _registry.OPS if op.name != "relu")
+REGISTRY_OPS = tuple(f"{op.name} out=" for op in _registry.OPS
+                     if op.name not in ("relu", "add_relu"))
 REGISTRY_MIN_SIZE = 1_000_000
-OPS = BASE_OPS + REGISTRY_OPS
+#: The fused operations (float32 data as (batch, FEATURES) where they take an
+#: axis), each next to the plain-NumPy pipeline it replaces and to the
+#: fastrelu operation it should cost no more than. Timed at sizes of at least
+#: REGISTRY_MIN_SIZE.
+FUSED_CASES = ("add_relu out=", "bias_relu_", "bias_relu_backward", "relu_with_mask",
+               "relu_backward_mask", "relu_with_counts")
+FEATURES = 1000
+OPS = BASE_OPS + REGISTRY_OPS + FUSED_CASES
+#: Cases timed on fresh copies of the data (they write into it).
+INPLACE_CASES = ("relu_", "bias_relu_")
 PURE_PYTHON_MAX = 100_000
 #: Parameter values of the registry cases, by parameter name.
 PARAMS = {"negative_slope": 0.01, "threshold": 0.5, "value": -1.0}
@@ -150,7 +160,94 @@ def implementations(threads):
             return lambda: relu_into(x, np.empty_like(x))
         impls["relu"]["numba"] = numba_relu
     _registry_implementations(impls, torch)
+    _fused_implementations(impls)
     return impls
+
+
+def _rows_of(a):
+    """``a`` as (batch, FEATURES) (the fused cases' layer shape)."""
+    return a.reshape(-1, FEATURES)
+
+
+def _fused_implementations(impls):
+    """The fused cases: fastrelu's fused call, the fastrelu operation it
+    should cost no more than, and the NumPy pipeline it replaces."""
+    def case(make):
+        def sized(x, g):
+            if x.dtype.kind != "f" or x.size < REGISTRY_MIN_SIZE or x.size % FEATURES:
+                return None
+            return make(x, g)
+        return sized
+
+    def bias(x):
+        return random_signed(FEATURES, x.dtype, seed=3)
+
+    impls["add_relu out="] = {
+        "fastrelu": case(lambda x, g: _with_out(x, lambda o: fastrelu.add_relu(x, g, out=o))),
+        "numpy": case(lambda x, g: _with_out(
+            x, lambda o: np.maximum(np.add(x, g, out=o), 0, out=o))),
+    }
+
+    def numpy_bias_relu_(x, g):
+        b = bias(x)
+
+        def layer(a):
+            a = _rows_of(a)
+            a += b
+            np.maximum(a, 0, out=a)
+        return layer
+    impls["bias_relu_"] = {
+        "fastrelu": case(lambda x, g: (lambda a, b=bias(x): fastrelu.bias_relu_(_rows_of(a), b))),
+        "fastrelu relu_": case(lambda x, g: fastrelu.relu_),
+        "numpy": case(numpy_bias_relu_),
+    }
+
+    def numpy_bias_backward(x, g):
+        y, go = _rows_of(np.maximum(x, 0)), _rows_of(g)
+
+        def backward():
+            gx = go * (y > 0)
+            return gx, gx.sum(axis=0)
+        return backward
+
+    def relu_of(x):
+        return _rows_of(fastrelu.relu(x))
+    impls["bias_relu_backward"] = {
+        "fastrelu": case(lambda x, g: (
+            lambda y=relu_of(x), go=_rows_of(g): fastrelu.bias_relu_backward(go, y))),
+        "fastrelu relu_backward": case(lambda x, g: (
+            lambda y=fastrelu.relu(x): fastrelu.relu_backward(g, y))),
+        "numpy": case(numpy_bias_backward),
+    }
+    impls["relu_with_mask"] = {
+        "fastrelu": case(lambda x, g: (lambda: fastrelu.relu_with_mask(x))),
+        "fastrelu relu": case(lambda x, g: (lambda: fastrelu.relu(x))),
+        "numpy": case(lambda x, g: (
+            lambda: (np.maximum(x, 0), np.packbits(x > 0, bitorder="little")))),
+    }
+
+    def mask_of(x):
+        return fastrelu.relu_with_mask(x)[1]
+    impls["relu_backward_mask"] = {
+        "fastrelu": case(lambda x, g: (
+            lambda m=mask_of(x): fastrelu.relu_backward_mask(g, m))),
+        "fastrelu relu_backward": case(lambda x, g: (lambda: fastrelu.relu_backward(g, x))),
+        "numpy": case(lambda x, g: (
+            lambda m=mask_of(x): g * np.unpackbits(m, count=x.size,
+                                                   bitorder="little").view(bool))),
+    }
+
+    def then_count(relu):
+        def make(x, g):
+            rows = _rows_of(x)
+            return lambda: np.count_nonzero(relu(rows) > 0, axis=0)
+        return make
+    impls["relu_with_counts"] = {
+        "fastrelu": case(lambda x, g: (lambda r=_rows_of(x): fastrelu.relu_with_counts(r))),
+        "fastrelu relu": case(lambda x, g: (lambda r=_rows_of(x): fastrelu.relu(r))),
+        "fastrelu relu+count": case(then_count(fastrelu.relu)),
+        "numpy": case(then_count(lambda r: np.maximum(r, 0))),
+    }
 
 
 @functools.lru_cache(maxsize=None)
@@ -287,6 +384,10 @@ def bytes_moved(op, x):
         return x.nbytes
     if op in REGISTRY_OPS:
         return x.nbytes * (_registry.BY_NAME[op.split()[0]].arity + 1)
+    if op in ("relu_with_mask", "relu_backward_mask"):
+        return x.nbytes * 2 + x.size // 8
+    if op in ("bias_relu_backward", "add_relu out="):
+        return x.nbytes * 3
     return x.nbytes * (3 if op == "relu_backward" else 2)
 
 
@@ -381,13 +482,13 @@ def run(sizes=QUICK_SIZES, dtypes=QUICK_DTYPES, ops=OPS, min_batch=0.02, batches
     progress = progress and sys.stderr.isatty()   # no \r frames in logs and pipes
     impls = implementations(threads)
     cases = [(op, dt, n) for dt in dtypes for n in sizes for op in ops
-             if op not in REGISTRY_OPS or n >= REGISTRY_MIN_SIZE]
+             if op not in REGISTRY_OPS + FUSED_CASES or n >= REGISTRY_MIN_SIZE]
     results = []
     for i, (op, dt, n) in enumerate(cases, 1):
         if progress:
             _progress(i, len(cases), f"{op} {dt} n={n:.0e}")
         x = random_signed(2 * n if op == "relu x[::2]" else n, dt, seed=1)
-        backward = op == "relu_backward" or (
+        backward = op in ("relu_backward", "add_relu out=") or op in FUSED_CASES or (
             op in REGISTRY_OPS and _registry.BY_NAME[op.split()[0]].arity == 2)
         g = random_signed(n, dt, seed=2) if backward else None
         # in-place batches at the largest sizes would hold too many copies
@@ -401,7 +502,7 @@ def run(sizes=QUICK_SIZES, dtypes=QUICK_DTYPES, ops=OPS, min_batch=0.02, batches
             threads_set = hasattr(fn, "threads")
             with (fastrelu.num_threads(fn.threads) if threads_set else contextlib.nullcontext(),
                   _pool_limit(0) if hasattr(fn, "pool_off") else contextlib.nullcontext()):
-                if op == "relu_":
+                if op in INPLACE_CASES:
                     samples = inplace_samples(fn, x, batch, batches)
                 else:
                     samples = call_samples(fn, batch, batches)

@@ -562,6 +562,379 @@ DOCS["threshold_backward"] = """Threshold backward in one pass: ``grad_output`` 
     array([0., 0., 3., 0.])
     """
 
+DOCS["add_relu"] = """ReLU of a sum in one pass: ``relu(x + residual)``.
+
+    The residual connection of a ResNet block (``relu(x + identity)``) without
+    the temporary that ``np.maximum(x + residual, 0)`` allocates and reads back.
+
+    Parameters
+    ----------
+    x, residual : array_like
+        Operands of one float dtype (float16, float32 or float64) and one
+        shape; no broadcasting (`bias_relu` broadcasts a per-feature vector).
+        Any layout or byte order.
+    out : ndarray, optional
+        Writable array of ``x``'s shape and dtype for the result; may be ``x``
+        or ``residual`` itself (the in-place forms).
+
+    Returns
+    -------
+    ndarray
+        The result, of ``x``'s dtype (``out`` when given).
+
+    Raises
+    ------
+    TypeError
+        A dtype other than float16/32/64, operands of different dtypes, or a
+        bad ``out``.
+    ValueError
+        Operands or ``out`` of different shapes, or a read-only ``out``.
+
+    Notes
+    -----
+    The sum is the IEEE sum in the dtype's precision (float16 computed in
+    float32 and rounded once, as PyTorch does); then ReLU as `relu` does it: a
+    NaN sum is kept, -0.0 and every sum ``<= 0`` become +0.0, an overflowing
+    sum is +inf (kept) or -inf (0). The caller's floating-point exception
+    flags are restored after the call: no NumPy warning.
+
+    Equivalent NumPy (float32, float64):
+    ``s = x + residual; np.where((s > 0) | np.isnan(s), s, 0)``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastrelu
+    >>> fastrelu.add_relu(np.array([1.0, -2.0, 0.5]), np.array([-3.0, 1.0, 0.25]))
+    array([0.  , 0.  , 0.75])
+    """
+
+DOCS["add_relu_"] = """ReLU of a sum, in place: ``x[...] = relu(x + residual)``; returns ``x``.
+
+    Parameters
+    ----------
+    x : ndarray
+        Writable float16/float32/float64 array; any view.
+    residual : array_like
+        Of ``x``'s dtype and shape; may be ``x`` itself.
+
+    Returns
+    -------
+    ndarray
+        ``x`` itself.
+
+    Raises
+    ------
+    TypeError
+        ``x`` is not an ndarray, or the dtypes are not one float dtype.
+    ValueError
+        The shapes differ, or ``x`` is read-only.
+
+    Notes
+    -----
+    The rules of `add_relu`. A ``residual`` that overlaps ``x`` other than
+    exactly is handled as NumPy's ufuncs handle overlap (the result is as if
+    ``residual`` were copied first).
+
+    Examples
+    --------
+    >>> import numpy as np, fastrelu
+    >>> a = np.array([1.0, -2.0], dtype=np.float32)
+    >>> fastrelu.add_relu_(a, np.array([0.5, 1.0], dtype=np.float32))
+    array([1.5, 0. ], dtype=float32)
+    """
+
+_FUSED_NOTES = """The arrays may have any layout and byte order; the work runs on a
+    C-contiguous, aligned, native copy when they are not already so. New
+    results are C-ordered ndarrays (subclasses and containers are converted;
+    a masked array is a TypeError). Every check runs before anything is
+    written."""
+
+DOCS["bias_relu"] = """Bias add and ReLU in one pass: ``relu(x + bias)``, ``bias`` along ``axis``.
+
+    The layer of an MLP after its matrix product (``x @ W + b``, then ReLU),
+    or a CNN channel bias (``axis=1`` of NCHW), without the second pass over
+    ``x`` that ``x += b; np.maximum(x, 0, out=x)`` makes.
+
+    Parameters
+    ----------
+    x : array_like
+        float16, float32 or float64, at least 1-D.
+    bias : array_like
+        1-D, of ``x``'s dtype and of length ``x.shape[axis]``: ``bias[j]`` is
+        added to every element of ``x.take(j, axis)``.
+    axis : int, optional
+        The axis of ``x`` the bias runs along (default -1, the features of a
+        (batch, features) array).
+    out : ndarray, optional
+        Writable array of ``x``'s shape and dtype; may be ``x`` itself.
+
+    Returns
+    -------
+    ndarray
+        ``relu(x + bias)``, of ``x``'s dtype (``out`` when given).
+
+    Raises
+    ------
+    TypeError
+        A dtype other than float16/32/64, a ``bias`` of another dtype, a bad ``out``.
+    ValueError
+        ``bias`` not 1-D of length ``x.shape[axis]``; ``out`` of another shape or read-only.
+    numpy.exceptions.AxisError
+        ``axis`` out of range.
+
+    Notes
+    -----
+    Each sum is `add_relu`'s: the IEEE sum in the dtype (float16 in float32,
+    rounded once), then ReLU (NaN kept, never -0.0), with no floating-point
+    warning. {fused}
+
+    Equivalent NumPy: ``np.maximum(x + np.expand_dims(bias, tuple(range(1, x.ndim - axis))), 0)``
+    up to NaN and -0.0.
+
+    Examples
+    --------
+    >>> import numpy as np, fastrelu
+    >>> x = np.array([[1.0, -2.0, 0.5], [-1.0, 3.0, -0.5]], dtype=np.float32)
+    >>> fastrelu.bias_relu(x, np.array([0.5, 1.0, -1.0], dtype=np.float32))
+    array([[1.5, 0. , 0. ],
+           [0. , 4. , 0. ]], dtype=float32)
+    """.format(fused=_FUSED_NOTES)
+
+DOCS["bias_relu_"] = """Bias add and ReLU in place: ``x[...] = relu(x + bias)``; returns ``x``.
+
+    Parameters
+    ----------
+    x : ndarray
+        Writable float16/float32/float64 array, at least 1-D; any view.
+    bias : array_like
+        1-D, of ``x``'s dtype and of length ``x.shape[axis]``.
+    axis : int, optional
+        The axis the bias runs along (default -1).
+
+    Returns
+    -------
+    ndarray
+        ``x`` itself.
+
+    Raises
+    ------
+    TypeError
+        ``x`` is not an ndarray; dtypes as for `bias_relu`.
+    ValueError
+        A bias of the wrong shape, or ``x`` read-only.
+    numpy.exceptions.AxisError
+        ``axis`` out of range.
+
+    Notes
+    -----
+    The rules of `bias_relu`. scikit-learn's MLP does ``a += intercept`` then
+    ``np.maximum(a, 0, out=a)``: two passes over ``a`` where this makes one.
+
+    Examples
+    --------
+    >>> import numpy as np, fastrelu
+    >>> a = np.array([[1.0, -2.0]], dtype=np.float32)
+    >>> fastrelu.bias_relu_(a, np.array([-2.0, 3.0], dtype=np.float32))
+    array([[0., 1.]], dtype=float32)
+    """
+
+DOCS["bias_relu_backward"] = """The backward of `bias_relu` in one pass: ``(grad_x, grad_bias)``.
+
+    ``grad_x = relu_backward(grad_output, y)`` and ``grad_bias`` is ``grad_x``
+    summed over every axis but ``axis``: the two gradients of a bias + ReLU
+    layer, where NumPy needs ``g * (y > 0)`` and a ``sum``.
+
+    Parameters
+    ----------
+    grad_output : array_like
+        The gradient of the layer's output; float16, float32 or float64.
+    y : array_like
+        The layer's output ``relu(x + bias)`` (or its input: ``y > 0`` is the
+        same mask), of ``grad_output``'s dtype and shape.
+    axis : int, optional
+        The axis the bias runs along (default -1).
+    out : ndarray, optional
+        Writable array for ``grad_x`` (``y``'s shape and dtype); may be
+        ``grad_output`` or ``y`` itself.
+
+    Returns
+    -------
+    grad_x : ndarray
+        ``grad_output`` where ``y > 0``, else +0 (a selection: +0 even where
+        ``grad_output`` is inf or NaN), ``out`` when given.
+    grad_bias : ndarray
+        Shape ``(y.shape[axis],)``, of ``y``'s dtype.
+
+    Raises
+    ------
+    TypeError
+        A dtype other than float16/32/64, operands of different dtypes, a bad ``out``.
+    ValueError
+        Operands of different shapes; ``out`` of another shape or read-only.
+    numpy.exceptions.AxisError
+        ``axis`` out of range.
+
+    Notes
+    -----
+    ``grad_bias`` is accumulated in float32 for float16 and float32 data and
+    in float64 for float64 data, then rounded once to the dtype, in an order
+    fixed by the shape alone: the same bits for any thread count and any
+    instruction-set level (``FASTRELU_CPU``). Each element is added in a chain
+    of at most ``m`` additions, so with ``u`` the accumulator's unit roundoff
+    (2**-24 or 2**-53) the error against the exact sum of the same
+    ``grad_x`` elements ``e_i`` is at most ``m * u * sum(|e_i|)`` (to first
+    order), where ``m`` is far smaller than the number of elements summed:
+    about ``R / 64 + 64`` for ``R`` rows of a (rows, features) array (see
+    docs/semantics.rst). A float64 ``sum`` of the same elements is the
+    reference the tests hold it to. {fused}
+
+    Examples
+    --------
+    >>> import numpy as np, fastrelu
+    >>> y = np.array([[1.0, 0.0], [2.0, 3.0]], dtype=np.float32)
+    >>> g = np.array([[0.5, 0.5], [1.0, 2.0]], dtype=np.float32)
+    >>> gx, gb = fastrelu.bias_relu_backward(g, y)
+    >>> gx
+    array([[0.5, 0. ],
+           [1. , 2. ]], dtype=float32)
+    >>> gb
+    array([1.5, 2. ], dtype=float32)
+    """.format(fused=_FUSED_NOTES)
+
+DOCS["relu_with_mask"] = """ReLU and its packed 1-bit mask in one pass: ``(relu(x), mask)``.
+
+    The mask is what a backward needs of ``x`` in 1/32 of the memory of a
+    float32 array (1/8 of a bool array): bit ``i`` is ``x.flat[i] > 0``.
+
+    Parameters
+    ----------
+    x : array_like
+        Any supported dtype (every float and integer dtype).
+    out : ndarray, optional
+        Writable array for ``relu(x)``; may be ``x`` itself.
+
+    Returns
+    -------
+    y : ndarray
+        ``relu(x)`` (``out`` when given).
+    mask : ndarray
+        uint8, ``ceil(x.size / 8)`` bytes:
+        ``np.packbits((x > 0).ravel(order="C"), bitorder="little")``, in the
+        C order of the logical array whatever its memory layout, the unused
+        bits of the last byte 0.
+
+    Raises
+    ------
+    TypeError
+        An unsupported dtype or a bad ``out``.
+    ValueError
+        ``out`` of another shape, or read-only.
+
+    Notes
+    -----
+    ``x > 0`` is False at NaN, as in `relu_backward`, so
+    ``relu_backward_mask(g, mask)`` equals ``relu_backward(g, x)``. {fused}
+
+    Examples
+    --------
+    >>> import numpy as np, fastrelu
+    >>> y, mask = fastrelu.relu_with_mask(np.array([1.0, -2.0, 3.0, 0.0, np.nan, 5.0]))
+    >>> y
+    array([ 1.,  0.,  3.,  0., nan,  5.])
+    >>> mask, np.unpackbits(mask, bitorder="little")[:6]
+    (array([37], dtype=uint8), array([1, 0, 1, 0, 0, 1], dtype=uint8))
+    """.format(fused=_FUSED_NOTES)
+
+DOCS["relu_backward_mask"] = """ReLU backward from a packed mask: ``grad_output`` where the mask bit is set, else 0.
+
+    Parameters
+    ----------
+    grad_output : array_like
+        Any supported dtype.
+    mask : array_like
+        uint8, ``ceil(grad_output.size / 8)`` bytes, as `relu_with_mask`
+        returns it (bit ``i``, little-endian within each byte, belongs to
+        ``grad_output.flat[i]`` in C order).
+    out : ndarray, optional
+        Writable array of ``grad_output``'s shape and dtype; may be
+        ``grad_output`` itself.
+
+    Returns
+    -------
+    ndarray
+        The gradient, of ``grad_output``'s dtype (``out`` when given).
+
+    Raises
+    ------
+    TypeError
+        An unsupported dtype, a mask that is not uint8, a bad ``out``.
+    ValueError
+        A mask of another size than ``grad_output`` needs (the message names
+        both), ``out`` of another shape or read-only.
+
+    Notes
+    -----
+    A selection, as `relu_backward`: where the bit is clear the result is +0
+    even if ``grad_output`` is inf or NaN; elsewhere its exact bits. {fused}
+
+    Examples
+    --------
+    >>> import numpy as np, fastrelu
+    >>> x = np.array([1.0, -2.0, 3.0])
+    >>> _, mask = fastrelu.relu_with_mask(x)
+    >>> fastrelu.relu_backward_mask(np.array([10.0, 20.0, np.inf]), mask)
+    array([10.,  0., inf])
+    """.format(fused=_FUSED_NOTES)
+
+DOCS["relu_with_counts"] = """ReLU and the count of active units in one pass: ``(relu(x), active)``.
+
+    ``active[j]`` is the number of elements ``> 0`` in ``x.take(j, axis)``:
+    over a batch, a unit with ``active[j] == 0`` is dead (its ReLU output is 0
+    for every sample, so it gets no gradient: "dying ReLU").
+
+    Parameters
+    ----------
+    x : array_like
+        Any supported dtype.
+    axis : int or None, optional
+        The axis of the units (default -1, the features of a (batch,
+        features) array); None counts over the whole array.
+    out : ndarray, optional
+        Writable array for ``relu(x)``; may be ``x`` itself.
+
+    Returns
+    -------
+    y : ndarray
+        ``relu(x)`` (``out`` when given).
+    active : ndarray
+        int64 of shape ``(x.shape[axis],)``; a 0-d int64 array for ``axis=None``.
+
+    Raises
+    ------
+    TypeError
+        An unsupported dtype, an ``axis`` that is not an integer, a bad ``out``.
+    ValueError
+        ``out`` of another shape, or read-only.
+    numpy.exceptions.AxisError
+        ``axis`` out of range (a 0-d ``x`` takes only ``axis=None``).
+
+    Notes
+    -----
+    Equivalent NumPy: ``np.maximum(x, 0)`` and
+    ``np.count_nonzero(np.moveaxis(x, axis, -1).reshape(-1, x.shape[axis]) > 0, axis=0)``.
+    NaN is not ``> 0``. {fused}
+
+    Examples
+    --------
+    >>> import numpy as np, fastrelu
+    >>> x = np.array([[1.0, -2.0, 0.5], [3.0, -1.0, -4.0]])
+    >>> y, active = fastrelu.relu_with_counts(x)
+    >>> active
+    array([2, 0, 1])
+    >>> fastrelu.relu_with_counts(x, axis=None)[1]
+    array(3)
+    """.format(fused=_FUSED_NOTES)
+
 
 def attach(namespace, names):
     """Give each public function in ``namespace`` its docstring."""

@@ -37,6 +37,8 @@ ctypedef struct call_t:
     npy_intp steps[MAX_ARGS] # byte strides
     npy_intp itemsize
     npy_intp pad             # threaded runs: elements before the first chunk boundary
+    npy_intp period          # 0, or: the second input repeats (bias_relu) with this many
+    npy_intp repeat          # distinct elements, each ``repeat`` times in a row (_run_chunk)
 
 cdef const row_t *row_for(int typenum) noexcept nogil
 cdef const op_info_t *op_info(int op) noexcept nogil

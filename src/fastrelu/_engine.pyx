@@ -447,12 +447,44 @@ cdef inline void _run_chunk(const call_t *k, npy_intp start, npy_intp stop,
     cdef int j, nin = k.op.nin
     if start >= stop:
         return
+    if k.period:
+        _run_periodic(k, start, stop, stream)
+        return
     for j in range(nin + 1):
         args[j] = k.args[j] + start * k.steps[j]
     if stream:
         TABLE.stream_run(k.fn, nin, args, k.steps, stop - start, k.consts)
     else:
         k.fn(args, k.steps, stop - start, k.consts)
+
+
+cdef void _run_periodic(const call_t *k, npy_intp start, npy_intp stop,
+                        bint stream) noexcept nogil:
+    """[start, stop) of a binary call whose second input repeats (bias_relu):
+    element i of the output takes element ``(i // repeat) % period`` of it. Runs
+    the loop once per stretch of one bias element (repeat > 1: that element
+    at stride 0) or of one period (repeat 1: the bias at its own stride)."""
+    cdef char *args[3]
+    cdef npy_intp steps[3]
+    cdef npy_intp i = start, m, j
+    steps[0] = k.steps[0]
+    steps[2] = k.steps[2]
+    steps[1] = k.itemsize if k.repeat == 1 else 0
+    while i < stop:
+        if k.repeat == 1:
+            j = i % k.period
+            m = min(stop - i, k.period - j)
+        else:
+            j = (i // k.repeat) % k.period
+            m = min(stop - i, k.repeat - i % k.repeat)
+        args[0] = k.args[0] + i * k.steps[0]
+        args[1] = k.args[1] + j * k.itemsize
+        args[2] = k.args[2] + i * k.steps[2]
+        if stream:
+            TABLE.stream_run(k.fn, 2, args, steps, m, k.consts)
+        else:
+            k.fn(args, steps, m, k.consts)
+        i += m
 
 
 cdef inline bint _overlap(const char *p, npy_intp sp, const char *q, npy_intp sq,
@@ -478,6 +510,11 @@ cdef inline bint _shares_memory(const call_t *k, npy_intp n, bint allow_same) no
         return True
     for j in range(nin):
         if allow_same and k.args[j] == out and k.steps[j] == so:
+            continue
+        if j == 1 and k.period:        # a repeating input: one period, contiguous
+            if not (k.args[j] + k.period * k.itemsize <= min(out, out + (n - 1) * so)
+                    or max(out, out + (n - 1) * so) + k.itemsize <= k.args[j]):
+                return True
             continue
         if _overlap(k.args[j], k.steps[j], out, so, n, k.itemsize):
             return True
@@ -617,3 +654,342 @@ def build_info():
         "parallel_min_bytes": PARALLEL_MIN_BYTES,
         "stream_min_bytes": STREAM_MIN_BYTES,
     }
+
+
+# --- fused operations ----------------------------------------------------------------------
+#
+# The operations of fastrelu._fused that are more than one elementwise loop. Each
+# runs an elementwise loop of the table (relu, relu_backward, add_relu) tile by
+# tile, with the kernel of _fused.h that adds the rest (the packed mask, the
+# counts, the bias-gradient sums) on the same tile while it is in L1: one pass
+# over memory. The arrays reach these functions validated, C-contiguous and of
+# one dtype (fastrelu._fused); tiles are whole bytes of the mask (multiples of 8
+# elements) and the thread chunks whole tiles.
+
+from libc.stdlib cimport calloc, free
+from libc.string cimport memset
+from libc.stdint cimport uint8_t, int32_t
+from fastrelu._ops cimport OP_RELU, OP_RELU_BACKWARD, OP_ADD_RELU
+
+cdef extern from *:
+    """
+    static inline void fr_atomic_add_i64(int64_t *p, int64_t v)
+    { __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
+    """
+    void fr_atomic_add_i64(int64_t *p, int64_t v) noexcept nogil
+
+cdef enum:
+    # elements per tile: 64 KiB of float32, in L2 while the second kernel
+    # reads it back (smaller tiles cost a store fence each when streaming:
+    # relu_with_mask at 1e7 float32 took 4.7 ms with 2048, against relu's 2.9)
+    TILE = 16384
+
+
+ctypedef struct tile_job_t:
+    call_t k               # the elementwise loop over the whole array
+    int slot               # the table column of the dtype
+    bint stream
+    uint8_t *mask
+    int64_t *counts
+    npy_intp ncounts
+    char *acc              # bias gradient: partial sums [blocks][columns]
+    npy_intp accsize
+    npy_intp period        # counts, gradient: elements per row / distinct bias elements
+    npy_intp repeat        # 1: row layout; > 1: segments of ``repeat`` elements
+    npy_intp n             # elements in all
+    npy_intp rows_per_block, col_width, col_slices
+
+
+cdef inline int _column(int typenum):
+    return _SLOT_OF[typenum]
+
+
+cdef int _SLOT_OF[NPY_NTYPES_LEGACY]
+for _dt in SUPPORTED_DTYPES:
+    _SLOT_OF[_dt.num] = _SLOTS.index(_dt.name)
+
+
+cdef int _start_job(tile_job_t *job, int op, cnp.ndarray a, cnp.ndarray b,
+                    cnp.ndarray out) except -1:
+    """The job's elementwise call: op(a[, b]) -> out over every element."""
+    cdef const row_t *d = row_for(cnp.PyArray_TYPE(a))
+    cdef int nin = op_info(op).nin
+    job.k.fn = d.fn[op]
+    job.k.op = op_info(op)
+    job.k.consts = &d.consts
+    job.k.itemsize = d.itemsize
+    job.k.period = 0
+    job.k.pad = 0
+    job.k.args[0] = <char *>cnp.PyArray_DATA(a)
+    if nin == 2:
+        job.k.args[1] = <char *>cnp.PyArray_DATA(b)
+    job.k.args[nin] = <char *>cnp.PyArray_DATA(out)
+    for j in range(nin + 1):
+        job.k.steps[j] = d.itemsize
+    job.slot = _column(cnp.PyArray_TYPE(a))
+    job.n = cnp.PyArray_SIZE(a)
+    job.stream = _streams(&job.k, job.n, job.n * d.itemsize)
+    return 0
+
+
+cdef void _run_tiles(fr_chunk_fn fn, void *ctx, npy_intp n, npy_intp itemsize,
+                     npy_intp moved) noexcept nogil:
+    """fn over [0, n) elements on the thread policy of `_execute_plain`
+    (``moved`` bytes), in chunks of whole tiles."""
+    cdef bint hot
+    cdef long long now
+    cdef int nt
+    cdef npy_intp chunk
+    if moved < PARALLEL_MIN_BYTES:
+        fn(ctx, 0, n)
+        return
+    hot = fr_pool_hot(&now)
+    nt = _team_size(moved, hot)
+    if nt <= 1:
+        fn(ctx, 0, n)
+        fr_pool_note_end()
+        return
+    chunk = CHUNK_MIN_BYTES
+    while chunk < CHUNK_MAX_BYTES and chunk * 2 <= n * itemsize // (4 * nt):
+        chunk *= 2
+    fr_pool_run(fn, ctx, n, max(chunk // itemsize, <npy_intp>TILE), nt,
+                now + fr_pool_spin_ns if hot else 0)
+    fr_pool_note_end()
+    fr_team_release()
+
+
+cdef void _mask_cb(void *ctx, npy_intp start, npy_intp stop) noexcept nogil:
+    cdef tile_job_t *job = <tile_job_t *>ctx
+    cdef npy_intp size = job.k.itemsize
+    TABLE.fused.run(TABLE.fused.relu_pack[job.slot], size, job.k.args[0] + start * size,
+                    NULL, job.k.args[1] + start * size, job.mask, start, stop - start, 0,
+                    job.stream, job.k.consts)
+
+
+def relu_with_mask(cnp.ndarray x, cnp.ndarray y, cnp.ndarray mask):
+    """y = relu(x) and mask = the packed bits of x > 0 (C order, little-endian)."""
+    cdef tile_job_t job
+    _start_job(&job, OP_RELU, x, None, y)
+    job.mask = <uint8_t *>cnp.PyArray_DATA(mask)
+    with nogil:
+        _run_tiles(_mask_cb, &job, job.n, job.k.itemsize, job.n * job.k.itemsize)
+
+
+cdef void _unmask_cb(void *ctx, npy_intp start, npy_intp stop) noexcept nogil:
+    cdef tile_job_t *job = <tile_job_t *>ctx
+    cdef npy_intp size = job.k.itemsize
+    TABLE.fused.unmask_run(TABLE.fused.unmask[job.slot], size, job.k.args[0] + start * size,
+                           job.mask + start // 8, job.k.args[1] + start * size,
+                           stop - start, job.stream)
+
+
+def relu_backward_mask(cnp.ndarray g, cnp.ndarray mask, cnp.ndarray out):
+    """out = g where the mask bit is set, else 0."""
+    cdef tile_job_t job
+    _start_job(&job, OP_RELU, g, None, out)     # (the loop itself is not run)
+    job.mask = <uint8_t *>cnp.PyArray_DATA(mask)
+    job.stream = job.n * job.k.itemsize >= STREAM_MIN_BYTES
+    with nogil:
+        _run_tiles(_unmask_cb, &job, job.n, job.k.itemsize, job.n * job.k.itemsize)
+
+
+cdef void _counts_cb(void *ctx, npy_intp start, npy_intp stop) noexcept nogil:
+    # Counts go to zeroed counters of this call's own (row layout: int32, the
+    # width of a float32 compare; a call covers fewer than 2**31 rows), added to
+    # the shared int64 counts at the end (integers: any split gives the same
+    # counts). Without memory for them, the call runs in stretches of at most
+    # 2**16 elements into counters on the stack.
+    cdef tile_job_t *job = <tile_job_t *>ctx
+    cdef npy_intp e = start, j, length, size = job.k.itemsize
+    cdef npy_intp width = job.ncounts * (sizeof(int32_t) if job.repeat == 1 else sizeof(int64_t))
+    cdef char *local = <char *>calloc(1, width)
+    cdef int64_t seg
+    if local == NULL:
+        _counts_in_stretches(job, start, stop)
+        return
+    if job.repeat == 1:
+        TABLE.fused.run(TABLE.fused.relu_count_cols[job.slot], size, job.k.args[0] + e * size,
+                        NULL, job.k.args[1] + e * size, local, e % job.period, stop - e,
+                        job.period, job.stream, job.k.consts)
+        for j in range(job.ncounts):
+            if (<int32_t *>local)[j]:
+                fr_atomic_add_i64(&job.counts[j], (<int32_t *>local)[j])
+    else:
+        while e < stop:
+            j = (e // job.repeat) % job.period
+            length = min(stop - e, job.repeat - e % job.repeat)
+            TABLE.fused.run(TABLE.fused.relu_count[job.slot], size, job.k.args[0] + e * size,
+                            NULL, job.k.args[1] + e * size, &(<int64_t *>local)[j], 0, length,
+                            0, job.stream, job.k.consts)
+            e += length
+        for j in range(job.ncounts):
+            seg = (<int64_t *>local)[j]
+            if seg:
+                fr_atomic_add_i64(&job.counts[j], seg)
+    free(local)
+
+
+cdef void _counts_in_stretches(tile_job_t *job, npy_intp start, npy_intp stop) noexcept nogil:
+    """`_counts_cb` without heap memory: one segment (or one period of a
+    row) at a time, at most 2**16 elements, counted on the stack."""
+    cdef int32_t counts[1 << 16]
+    cdef int64_t seg
+    cdef npy_intp e = start, j, length, t, size = job.k.itemsize
+    while e < stop:
+        if job.repeat == 1:
+            j = e % job.period
+            length = min(stop - e, job.period - j, <npy_intp>(1 << 16))
+            memset(counts, 0, length * sizeof(int32_t))
+            TABLE.fused.relu_count_cols[job.slot](job.k.args[0] + e * size, NULL,
+                                                  job.k.args[1] + e * size, counts, 0, length,
+                                                  length, job.k.consts)
+            for t in range(length):
+                if counts[t]:
+                    fr_atomic_add_i64(&job.counts[j + t], counts[t])
+        else:
+            j = (e // job.repeat) % job.period
+            length = min(stop - e, job.repeat - e % job.repeat)
+            seg = 0
+            TABLE.fused.relu_count[job.slot](job.k.args[0] + e * size, NULL,
+                                             job.k.args[1] + e * size, &seg, 0, length, 0,
+                                             job.k.consts)
+            fr_atomic_add_i64(&job.counts[j], seg)
+        e += length
+
+
+def relu_with_counts(cnp.ndarray x, cnp.ndarray y, cnp.ndarray counts, npy_intp period,
+                     npy_intp repeat):
+    """y = relu(x) and counts[j] += the elements > 0 of x that belong to j: with
+    repeat 1, element i belongs to i % period (len(counts) == period); with
+    repeat > 1, to (i // repeat) % period."""
+    cdef tile_job_t job
+    _start_job(&job, OP_RELU, x, None, y)
+    job.counts = <int64_t *>cnp.PyArray_DATA(counts)
+    job.ncounts = cnp.PyArray_SIZE(counts)
+    job.period = period
+    job.repeat = repeat
+    with nogil:
+        _run_tiles(_counts_cb, &job, job.n, job.k.itemsize, job.n * job.k.itemsize)
+
+
+def bias_add_relu(cnp.ndarray x, cnp.ndarray bias, cnp.ndarray out, npy_intp period,
+                  npy_intp repeat):
+    """out = add_relu(x, b) where element i takes bias[(i // repeat) % period]."""
+    cdef const row_t *d = row_for(cnp.PyArray_TYPE(x))
+    cdef call_t k
+    k.fn = d.fn[OP_ADD_RELU]
+    k.op = op_info(OP_ADD_RELU)
+    k.consts = &d.consts
+    k.itemsize = d.itemsize
+    k.period = period
+    k.repeat = repeat
+    k.args[0] = <char *>cnp.PyArray_DATA(x)
+    k.args[1] = <char *>cnp.PyArray_DATA(bias)
+    k.args[2] = <char *>cnp.PyArray_DATA(out)
+    k.steps[0] = k.steps[1] = k.steps[2] = d.itemsize
+    execute_gil(&k, cnp.PyArray_SIZE(x))
+
+
+cdef void _bias_grad_cb(void *ctx, npy_intp start, npy_intp stop) noexcept nogil:
+    # Task t: rows [b * rows_per_block, ...) of block b = t // col_slices, columns
+    # [c0, c1) of slice t % col_slices. Row layout (repeat 1): rows of ``period``
+    # elements, acc[b][c] += row[c], rows in order. Segment layout: row o holds
+    # ``period`` segments of ``repeat`` elements; segment j adds into the 16
+    # lanes acc[b][j][:], rows in order (the lanes' tree comes later).
+    cdef tile_job_t *job = <tile_job_t *>ctx
+    cdef npy_intp t, b, c0, c1, r, r1, e, length, j, size = job.k.itemsize
+    cdef npy_intp rows = (job.n + job.period * job.repeat - 1) // (job.period * job.repeat)
+    cdef char *g = job.k.args[0]
+    cdef char *y = job.k.args[1]
+    cdef char *gx = job.k.args[2]
+    for t in range(start, stop):
+        b = t // job.col_slices
+        c0 = (t % job.col_slices) * job.col_width
+        c1 = min(c0 + job.col_width, job.period)
+        r1 = min((b + 1) * job.rows_per_block, rows)
+        for r in range(b * job.rows_per_block, r1):
+            if job.repeat == 1:
+                e = r * job.period + c0
+                length = min(c1 - c0, job.n - e)
+                if length <= 0:
+                    break
+                TABLE.fused.run(TABLE.fused.backward_acc_cols[job.slot], size, g + e * size,
+                                y + e * size, gx + e * size,
+                                job.acc + (b * job.period + c0) * job.accsize, 0, length,
+                                0, job.stream, job.k.consts)
+            else:
+                for j in range(c0, c1):
+                    e = (r * job.period + j) * job.repeat
+                    TABLE.fused.run(TABLE.fused.backward_acc_lanes[job.slot], size,
+                                    g + e * size, y + e * size, gx + e * size,
+                                    job.acc + ((b * job.period + j) * 16) * job.accsize, 0,
+                                    job.repeat, 0, job.stream, job.k.consts)
+
+
+def bias_relu_backward(cnp.ndarray g, cnp.ndarray y, cnp.ndarray gx, cnp.ndarray acc,
+                       npy_intp period, npy_intp repeat, npy_intp rows_per_block,
+                       npy_intp col_width):
+    """gx = relu_backward(g, y), and acc[b] (float32, float64 for float64 data;
+    zeroed) the partial sums of gx of row block b (see _bias_grad_cb): shape
+    (blocks, period) in the row layout, (blocks, period, 16) in the segment
+    layout."""
+    cdef tile_job_t job
+    cdef npy_intp blocks = cnp.PyArray_DIMS(acc)[0]
+    _start_job(&job, OP_RELU_BACKWARD, g, y, gx)
+    job.acc = <char *>cnp.PyArray_DATA(acc)
+    job.accsize = cnp.PyArray_ITEMSIZE(acc)
+    job.period = period
+    job.repeat = repeat
+    job.rows_per_block = rows_per_block
+    job.col_width = col_width
+    job.col_slices = (period + col_width - 1) // col_width
+    with nogil:
+        _run_tasks(_bias_grad_cb, &job, blocks * job.col_slices,
+                   job.n * job.k.itemsize * 3 // 2)
+
+
+cdef void _run_tasks(fr_chunk_fn fn, void *ctx, npy_intp tasks,
+                     npy_intp moved) noexcept nogil:
+    """fn over tasks [0, tasks), one at a time, on the thread policy of
+    `_execute_plain` (``moved`` bytes in all)."""
+    cdef bint hot
+    cdef long long now
+    cdef int nt
+    if moved < PARALLEL_MIN_BYTES or tasks < 2:
+        fn(ctx, 0, tasks)
+        return
+    hot = fr_pool_hot(&now)
+    nt = _team_size(moved, hot)
+    if nt <= 1:
+        fn(ctx, 0, tasks)
+        fr_pool_note_end()
+        return
+    fr_pool_run(fn, ctx, tasks, 1, nt, now + fr_pool_spin_ns if hot else 0)
+    fr_pool_note_end()
+    fr_team_release()
+
+
+ctypedef fused accumulator_t:
+    float
+    double
+
+
+cdef void _add_rows(accumulator_t *a, npy_intp rows, npy_intp cols) noexcept nogil:
+    cdef npy_intp r, c
+    for r in range(1, rows):
+        for c in range(cols):
+            a[c] += a[r * cols + c]
+
+
+def sum_rows_in_order(cnp.ndarray a):
+    """Row 0 of the C-contiguous 2-D float32/float64 array ``a`` becomes
+    ``a[0] + a[1] + ... + a[-1]``, added in that order (no pairwise or
+    vectorized reassociation: the order the bias gradient's bound counts);
+    returns that row. ``a`` is overwritten."""
+    cdef npy_intp rows = cnp.PyArray_DIMS(a)[0], cols = cnp.PyArray_DIMS(a)[1]
+    with nogil:
+        if cnp.PyArray_TYPE(a) == cnp.NPY_FLOAT32:
+            _add_rows(<float *>cnp.PyArray_DATA(a), rows, cols)
+        else:
+            _add_rows(<double *>cnp.PyArray_DATA(a), rows, cols)
+    return a[0]

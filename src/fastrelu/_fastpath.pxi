@@ -179,6 +179,7 @@ cdef inline int _start_call(call_t *k, const row_t *d, int op, object x, tuple p
     k.fn = d.fn[op]
     k.op = op_info(op)
     k.itemsize = d.itemsize
+    k.period = 0
     return 0
 
 

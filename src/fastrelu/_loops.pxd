@@ -6,6 +6,7 @@
 # instruction-set level (``_loops_baseline``, ``_loops_avx2``, ``_loops_avx512``);
 # ``_engine`` loads one table at import and owns the dtype table built from it.
 
+from libc.stdint cimport int32_t, int64_t, uint8_t
 from numpy cimport npy_intp
 
 from fastrelu._ops cimport N_OPS
@@ -48,8 +49,35 @@ cdef enum:
     S_INT8, S_INT16, S_INT32, S_INT64, S_UINT8, S_UINT16, S_UINT32, S_UINT64,
     S_FLOAT16, S_FLOAT32, S_FLOAT64, N_SLOTS
 
+cdef extern from "_fused.h":
+    # The kernels of the fused operations, per table column (_fused.h).
+    ctypedef void (*fr_pack_fn)(const char *x, uint8_t *mask, npy_intp n,
+                                const fr_consts_t *c) noexcept nogil
+    ctypedef void (*fr_unmask_fn)(const char *g, const uint8_t *mask, char *out,
+                                  npy_intp n) noexcept nogil
+    ctypedef int64_t (*fr_count_fn)(const char *x, npy_intp n,
+                                    const fr_consts_t *c) noexcept nogil
+    ctypedef void (*fr_fused_fn)(const char *a, const char *b, char *out, void *aux,
+                                 npy_intp k0, npy_intp n, npy_intp period,
+                                 const fr_consts_t *c) noexcept nogil
+    ctypedef struct fr_fused_table_t:
+        fr_pack_fn pack[11]
+        fr_unmask_fn unmask[11]
+        fr_count_fn count[11]
+        fr_fused_fn relu_pack[11]
+        fr_fused_fn relu_count_cols[11]
+        fr_fused_fn relu_count[11]
+        fr_fused_fn backward_acc_cols[11]
+        fr_fused_fn backward_acc_lanes[11]
+        void (*unmask_run)(fr_unmask_fn fn, npy_intp size, const char *g, const uint8_t *mask,
+                           char *out, npy_intp n, int stream) noexcept nogil
+        void (*run)(fr_fused_fn fn, npy_intp size, const char *a, const char *b, char *out,
+                    void *aux, npy_intp k0, npy_intp n, npy_intp period, int stream,
+                    const fr_consts_t *c) noexcept nogil
+
 ctypedef struct loop_table_t:
     const char *isa              # "baseline", "avx2", "avx512"
     const char *cflags           # the instruction-set flags the module was built with
     kernel_fn fn[N_OPS][N_SLOTS] # NULL: the operation does not take that element type
     fr_stream_run_fn stream_run
+    fr_fused_table_t fused

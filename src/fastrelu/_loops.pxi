@@ -60,6 +60,9 @@ cdef extern from "_half.h":
 cdef enum:
     HALF_BLOCK = 1024      # float16 elements converted per block (4 KiB of float32 each)
 
+cdef extern from "_fused.h":
+    void fr_fused_fill(fr_fused_table_t *t) noexcept nogil
+
 cdef extern from "_stream.h":
     void fr_stream_run(fr_kernel_fn fn, int nin, char **args, const npy_intp *steps,
                        npy_intp n, const fr_consts_t *c) noexcept nogil
@@ -181,7 +184,30 @@ cdef inline real_t leaky_relu_backward_body(real_t g, real_t x, const consts_t *
         return <real_t>(<float>g if x > 0 else pf)
 
 
+# --- add_relu: relu(x + residual) (floats only) -----------------------------------
+# The IEEE sum in the dtype's precision (float16 in float32, rounded once by the
+# float16 wrapper), then ReLU as ``relu`` does it: NaN kept, -0.0 -> +0.0. Also
+# the loop of bias_relu (the bias broadcast, stride 0 or one period per row).
+
+# IEEE 754 leaves open which NaN a sum of two NaNs gives, and GCC may swap the
+# operands of the (commutative) add: so a NaN x is taken first (quieted by
+# ``x + 0``), which makes the result's bits the same on every level.
+
+cdef inline real_t add_relu_body(real_t x, real_t r, const consts_t *c) noexcept nogil:
+    cdef double sd
+    cdef float sf
+    if real_t is double:
+        sd = x + r
+        sd = x + 0.0 if x != x else sd
+        return sd if (sd > 0) | (sd != sd) else 0.0
+    else:
+        sf = <float>x + <float>r
+        sf = <float>x + 0.0 if x != x else sf
+        return <real_t>(sf if (sf > 0) | (sf != sf) else 0.0)
+
+
 include "_loops_table.pxi"
+fr_fused_fill(&TABLE.fused)
 
 
 def loop_table():

@@ -49,7 +49,8 @@ import numpy as np
 
 from fastrelu._registry import BY_NAME, DTYPE_SETS, OPS
 
-__all__ = [op.name for op in OPS]
+__all__ = [op.name for op in OPS] + ["bias_relu", "bias_relu_backward", "relu_with_mask",
+                                     "relu_backward_mask", "relu_with_counts"]
 
 
 # --- operands -------------------------------------------------------------------------
@@ -295,3 +296,74 @@ def threshold_backward(grad_output, x, /, threshold):
     bound = _cast(threshold, x.dtype, op, "threshold")
     with np.errstate(invalid="ignore"):
         return _select(x > bound, g, _constant(0, x.dtype))
+
+
+def add_relu(x, residual, /):
+    """ReLU of a sum: ``relu(x + residual)``, float dtypes only.
+
+    The IEEE sum in the dtype's precision (float16 converted exactly to
+    float32, added in float32 and rounded once to float16, as PyTorch does),
+    then `relu`: a NaN sum is kept (the NaN the addition gives), -0.0 and
+    negative sums become +0.0, an overflowing sum is inf (and kept) or -inf
+    (and 0). Where ``x`` is NaN the result is ``x`` quieted, whatever
+    ``residual`` holds (IEEE 754 leaves the NaN of NaN + NaN open; this fixes
+    it); else a NaN ``residual`` quieted, else the sum's own NaN (inf - inf).
+    No floating-point flag or warning.
+    """
+    x, r = _operands(BY_NAME["add_relu"], (x, residual))
+    with np.errstate(all="ignore"):
+        w = np.float32 if x.dtype == np.float16 else x.dtype.type
+        xw, rw = x.astype(w), r.astype(w)
+        s = np.where(np.isnan(xw), xw + w(0), xw + rw).astype(x.dtype)
+        return _select((s > 0) | np.isnan(s), s, _constant(0, x.dtype))
+
+
+# --- the fused operations (_registry.FUSED) ------------------------------------------------
+# Written from their definitions with NumPy's own operations; the bias gradient's
+# reference is the float64 sum (fastrelu documents its error bound against it).
+
+def _along(v, axis, ndim):
+    """A 1-D ``v`` shaped to broadcast along ``axis`` of an ``ndim``-D array."""
+    shape = [1] * ndim
+    shape[axis] = -1
+    return np.reshape(v, shape)
+
+
+def bias_relu(x, bias, /, axis=-1):
+    """``add_relu(x, bias)`` with ``bias[j]`` added along ``axis``."""
+    x = np.asarray(x)
+    return add_relu(x, np.broadcast_to(_along(np.asarray(bias), axis, x.ndim), x.shape))
+
+
+def bias_relu_backward(grad_output, y, /, axis=-1):
+    """``(relu_backward(grad_output, y), its float64 sum over every axis but axis)``."""
+    gx = relu_backward(grad_output, y)
+    others = tuple(a for a in range(gx.ndim) if a != axis % gx.ndim)
+    with np.errstate(all="ignore"):
+        return gx, gx.astype(np.float64).sum(axis=others)
+
+
+def relu_with_mask(x, /):
+    """``(relu(x), np.packbits((x > 0).ravel(order="C"), bitorder="little"))``."""
+    x = np.asarray(x)
+    with np.errstate(invalid="ignore"):
+        positive = x > 0
+    return relu(x), np.packbits(positive.ravel(order="C"), bitorder="little")
+
+
+def relu_backward_mask(grad_output, mask, /):
+    """``grad_output`` where the mask bit is set, else +0 (a selection)."""
+    g = np.asarray(grad_output)
+    bits = np.unpackbits(np.asarray(mask), count=g.size, bitorder="little").astype(bool)
+    return _select(bits.reshape(g.shape), g, _constant(0, g.dtype))
+
+
+def relu_with_counts(x, /, axis=-1):
+    """``(relu(x), the number of elements > 0 along every axis but axis)``."""
+    x = np.asarray(x)
+    with np.errstate(invalid="ignore"):
+        positive = x > 0
+    if axis is None:
+        return relu(x), np.array(np.count_nonzero(positive), np.int64)
+    others = tuple(a for a in range(x.ndim) if a != axis % x.ndim)
+    return relu(x), np.count_nonzero(positive, axis=others).astype(np.int64)

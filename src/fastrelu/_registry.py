@@ -35,7 +35,7 @@ DTYPE_SETS = {
 }
 
 #: The operand names of each arity: unary ``out = f(x)``, binary (backward)
-#: ``out = f(grad_output, x)``.
+#: ``out = f(grad_output, x)``. An operation may name its own (`Op.operands`).
 INPUTS = {1: ("x",), 2: ("grad_output", "x")}
 
 
@@ -51,8 +51,21 @@ class Param:
             raise ValueError(f"parameter kind {self.kind!r} is not one of {PARAM_KINDS}")
 
 
+class _Row:
+    """What every registry row derives from its fields."""
+
+    @property
+    def inplace_name(self):
+        """The in-place twin's name, or None."""
+        return self.name + "_" if self.inplace else None
+
+    @property
+    def dtype_names(self):
+        return DTYPE_SETS[self.dtypes]
+
+
 @dataclass(frozen=True)
-class Op:
+class Op(_Row):
     """One elementwise operation.
 
     Attributes
@@ -76,6 +89,9 @@ class Op:
     streams : bool
         Its out-of-place form uses non-temporal stores when its inputs reach
         3/4 of the last-level cache (and the output is apart from them).
+    operands : tuple of str or None
+        The names of the array operands when they are not `INPUTS` of the
+        arity (``add_relu(x, residual)``).
     """
     name: str
     arity: int
@@ -85,29 +101,30 @@ class Op:
     inplace: bool = False
     backward: str | None = None
     streams: bool = True
+    operands: tuple | None = None
 
     def __post_init__(self):
         if self.arity not in INPUTS:
             raise ValueError(f"{self.name}: arity must be 1 or 2")
         if self.dtypes not in DTYPE_SETS or self.family not in ("bits", "real"):
             raise ValueError(f"{self.name}: bad dtypes or family")
+        if self.operands is not None and len(self.operands) != self.arity:
+            raise ValueError(f"{self.name}: {self.arity} operand names expected")
         if self.inplace and self.arity != 1:
-            raise ValueError(f"{self.name}: only unary operations have an in-place twin")
+            raise ValueError(f"{self.name}: only unary operations have an in-place twin "
+                             f"here (a binary one is a FUSED row: add_relu_)")
         if sum(p.kind != "slope" for p in self.params) > MAX_BITS_PARAMS:
             raise ValueError(f"{self.name}: at most {MAX_BITS_PARAMS} bound/value parameters")
 
     @property
     def inputs(self):
         """The names of the array operands."""
-        return INPUTS[self.arity]
+        return self.operands or INPUTS[self.arity]
 
     @property
-    def inplace_name(self):
-        return self.name + "_" if self.inplace else None
-
-    @property
-    def dtype_names(self):
-        return DTYPE_SETS[self.dtypes]
+    def is_backward(self):
+        """A backward: ``f(grad_output, x)`` (selects or scales grad_output)."""
+        return self.inputs == INPUTS[2]
 
     @property
     def enum(self):
@@ -132,10 +149,66 @@ OPS = (
     Op("threshold", 1, params=(Param("threshold", "bound"), Param("value", "value")),
        inplace=True, backward="threshold_backward"),
     Op("threshold_backward", 2, params=(Param("threshold", "bound"),)),
+    # (its in-place form, add_relu_, is a FUSED row: the elementwise suites'
+    # in-place twins are unary)
+    Op("add_relu", 2, dtypes="float", family="real", operands=("x", "residual")),
 )
 
 BY_NAME = {op.name: op for op in OPS}
 
-#: Every public function the registry generates, in order: each operation and
-#: its in-place twin.
-FUNCTION_NAMES = tuple(name for op in OPS for name in (op.name, op.inplace_name) if name)
+#: The generated elementwise functions, in order: each operation and its
+#: in-place twin (``fastrelu._functions``).
+ELEMENTWISE_NAMES = tuple(name for op in OPS for name in (op.name, op.inplace_name) if name)
+
+
+@dataclass(frozen=True)
+class Fused(_Row):
+    """A fused operation: an elementwise loop of `OPS` and, in the same pass
+    over memory, one more thing that is not elementwise (a per-axis bias, a
+    packed mask, per-axis counts or sums). ``fastrelu._fused`` implements
+    them on the loop of ``loop`` and the kernels of ``_fused.h``.
+
+    Attributes
+    ----------
+    name : str
+        The public function's name.
+    loop : str
+        The operation of `OPS` whose loop computes the elementwise result.
+    inputs : tuple of str
+        The operands; the first is the array the result takes its shape from.
+    results : tuple of str
+        What it returns (one array, or a tuple of them).
+    dtypes : str
+        A key of `DTYPE_SETS`.
+    axis : bool
+        It takes ``axis=`` (a per-axis bias, counts or sums).
+    inplace : bool
+        It has an in-place twin ``<name>_`` that writes into ``x``.
+    """
+    name: str
+    loop: str
+    inputs: tuple
+    results: tuple
+    dtypes: str = "all"
+    axis: bool = False
+    inplace: bool = False
+
+
+#: Every fused operation.
+FUSED = (
+    Fused("add_relu_", "add_relu", ("x", "residual"), ("x",), "float"),
+    Fused("bias_relu", "add_relu", ("x", "bias"), ("y",), "float", axis=True, inplace=True),
+    Fused("bias_relu_backward", "relu_backward", ("grad_output", "y"),
+          ("grad_x", "grad_bias"), "float", axis=True),
+    Fused("relu_with_mask", "relu", ("x",), ("y", "mask")),
+    Fused("relu_backward_mask", "relu_backward", ("grad_output", "mask"), ("grad_x",)),
+    Fused("relu_with_counts", "relu", ("x",), ("y", "active"), axis=True),
+)
+
+FUSED_BY_NAME = {f.name: f for f in FUSED}
+
+#: The fused functions, in order (``fastrelu._fused``).
+FUSED_NAMES = tuple(name for f in FUSED for name in (f.name, f.inplace_name) if name)
+
+#: Every public function of the registry: the elementwise ones, then the fused.
+FUNCTION_NAMES = ELEMENTWISE_NAMES + FUSED_NAMES

@@ -15,9 +15,11 @@ static int fr_cpu_level(void)
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
             && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq")
-            && __builtin_cpu_supports("f16c"))
+            && __builtin_cpu_supports("f16c") && __builtin_cpu_supports("popcnt"))
         return 2;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c"))
+    /* popcnt: -mavx2 implies SSE4.2 and so POPCNT, which the mask counts use */
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c")
+            && __builtin_cpu_supports("popcnt"))
         return 1;
 #endif
     return 0;

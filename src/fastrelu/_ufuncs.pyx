@@ -55,6 +55,7 @@ cdef void _loop(char **args, const npy_intp *dims, const npy_intp *steps,
     k.op = oi
     k.itemsize = d.itemsize
     k.consts = &d.consts
+    k.period = 0
     if nparams:
         k.consts = &c
     for j in range(nparams):

@@ -67,7 +67,7 @@ import torch
 import fastrelu
 from fastrelu import _engine
 
-__all__ = ["ReLU", "Threshold", "relu", "threshold"]
+__all__ = ["ReLU", "Threshold", "bias_relu", "relu", "threshold"]
 
 
 def _numpy(t):
@@ -667,6 +667,101 @@ def threshold(input, threshold, value, inplace=False):
     return input.copy_(_ThresholdFn.apply(input.clone(), threshold, value))
 
 
+class _MaskReluFn(torch.autograd.Function):
+    """relu that saves the packed 1-bit mask of ``input > 0``
+    (`fastrelu.relu_with_mask`) for its backward instead of a full tensor:
+    1/32 of the memory of a float32 activation (``torch.nn.ReLU`` keeps its
+    output). First-order reverse mode only."""
+
+    @staticmethod
+    def forward(ctx, x):
+        with _torch_threads():
+            y, mask = fastrelu.relu_with_mask(_numpy(x))
+        ctx.save_for_backward(torch.from_numpy(mask))
+        return torch.from_numpy(y)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        (mask,) = ctx.saved_tensors
+        with _torch_threads():
+            return torch.from_numpy(fastrelu.relu_backward_mask(_numpy(grad), mask.numpy()))
+
+
+class _BiasReluFn(torch.autograd.Function):
+    """bias_relu forward and its fused backward (`fastrelu.bias_relu_backward`:
+    the input's and the bias's gradients in one pass). First-order reverse mode."""
+
+    @staticmethod
+    def forward(ctx, x, bias, axis):
+        with _torch_threads():
+            y = torch.from_numpy(fastrelu.bias_relu(_numpy(x), _numpy(bias), axis=axis))
+        ctx.save_for_backward(y)
+        ctx.axis = axis
+        return y
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        (y,) = ctx.saved_tensors
+        with _torch_threads():
+            gx, gb = fastrelu.bias_relu_backward(_numpy(grad.to(y.dtype)), _numpy(y),
+                                                 axis=ctx.axis)
+        return torch.from_numpy(gx), torch.from_numpy(gb), None
+
+
+def bias_relu(input, bias, axis=-1):
+    """``relu(input + bias)`` with ``bias`` along ``axis``, in one pass, with a
+    backward that gives both gradients in one pass (`fastrelu.bias_relu`,
+    `fastrelu.bias_relu_backward`).
+
+    Parameters
+    ----------
+    input : torch.Tensor
+        A CPU tensor of dtype float16, float32 or float64.
+    bias : torch.Tensor
+        1-D, of ``input``'s dtype and of length ``input.shape[axis]``.
+    axis : int, optional
+        The axis of ``input`` the bias runs along: -1 (default) for the
+        features of a ``Linear`` layer's output, 1 for the channels of NCHW.
+
+    Returns
+    -------
+    torch.Tensor
+        A new tensor. Differentiable (first order) with respect to ``input``
+        and ``bias``; the bias gradient is summed in float32 (float64 for
+        float64) in an order fixed by the shape.
+
+    Raises
+    ------
+    TypeError
+        Another dtype, or a bias of another dtype than ``input``.
+    ValueError
+        A bias of the wrong shape.
+    numpy.exceptions.AxisError
+        ``axis`` out of range.
+
+    Examples
+    --------
+    >>> import torch, fastrelu.torch as frt
+    >>> x = torch.tensor([[1.0, -2.0], [-3.0, 4.0]], requires_grad=True)
+    >>> b = torch.tensor([0.5, 1.0], requires_grad=True)
+    >>> y = frt.bias_relu(x, b)
+    >>> y
+    tensor([[1.5000, 0.0000],
+            [0.0000, 5.0000]], grad_fn=<_BiasReluFnBackward>)
+    >>> y.sum().backward()
+    >>> b.grad
+    tensor([1., 1.])
+    """
+    if not isinstance(axis, int) or isinstance(axis, bool):
+        raise TypeError(f"bias_relu(): axis must be an int, not {type(axis).__name__}")
+    if torch.is_grad_enabled() and (input.requires_grad or bias.requires_grad):
+        return _BiasReluFn.apply(input, bias, axis)
+    with _torch_threads():
+        return torch.from_numpy(fastrelu.bias_relu(_numpy(input), _numpy(bias), axis=axis))
+
+
 class ReLU(torch.nn.Module):
     """``torch.nn.ReLU`` with fastrelu's kernels (CPU tensors).
 
@@ -674,6 +769,12 @@ class ReLU(torch.nn.Module):
     ----------
     inplace : bool, optional
         Modify the input in place (see `relu`).
+    save_mask : bool, optional
+        For training: save the packed 1-bit mask of ``input > 0`` for the
+        backward (`fastrelu.relu_with_mask`) instead of the output tensor,
+        1/32 of the memory of a float32 activation. First-order reverse mode
+        on CPU float and integer tensors; anything else (a transform, forward
+        mode, bfloat16, ``inplace=True``) runs as without it.
 
     Examples
     --------
@@ -683,17 +784,26 @@ class ReLU(torch.nn.Module):
     torch.Size([2, 3])
     >>> model[1]
     ReLU(fastrelu)
+    >>> frt.ReLU(save_mask=True)
+    ReLU(save_mask=True, fastrelu)
     """
 
-    def __init__(self, inplace=False):
+    def __init__(self, inplace=False, *, save_mask=False):
         super().__init__()
         self.inplace = inplace
+        self.save_mask = save_mask
 
     def forward(self, input):
+        if (self.save_mask and not self.inplace and torch.is_grad_enabled()
+                and input.requires_grad and _plain_reverse(input)
+                and not torch.compiler.is_compiling()):
+            return _MaskReluFn.apply(input)
         return relu(input, inplace=self.inplace)
 
     def extra_repr(self):
-        return "inplace=True, fastrelu" if self.inplace else "fastrelu"
+        flags = (["inplace=True"] if self.inplace else []) + (
+            ["save_mask=True"] if self.save_mask else [])
+        return ", ".join(flags + ["fastrelu"])
 
 
 class Threshold(torch.nn.Module):
