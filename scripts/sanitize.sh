@@ -89,6 +89,10 @@ if [ ${#PYTEST_ARGS[@]} -eq 0 ]; then
         for f in tests/test_overlap.py tests/test_special_values.py tests/test_pool.py; do
             [ -f "$f" ] && PYTEST_ARGS+=("$f")
         done
+        # the fused kernels: every shape and axis, threads and levels, every out
+        PYTEST_ARGS+=("tests/test_fused.py::test_every_shape_and_axis"
+                      "tests/test_fused.py::test_threads_and_levels_give_the_same_bits"
+                      "tests/test_fused.py::test_out")
     else
         PYTEST_ARGS=(tests)
     fi
