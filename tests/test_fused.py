@@ -289,3 +289,22 @@ def test_mask_is_numpy_packbits_little():
     _, mask = fastrelu.relu_with_mask(np.asfortranarray(x))
     assert mask.tolist() == np.packbits((x > 0).ravel(), bitorder="little").tolist()
     assert mask.tolist() == [0b10100101, 0]
+
+
+@pytest.mark.parametrize("name", [f.name for f in FUSED])
+def test_targets_that_overlap_themselves_are_refused(name):
+    """A stride-0 target (np.broadcast_arrays, as_strided) would keep only the
+    last result of each shared slot: a ValueError before anything is written."""
+    f = FUSED_BY_NAME[name]
+    rng = np.random.default_rng(9)
+    arrays = operands(f, rng, "float32", (4, 3))
+    buf = np.full(3, 7, np.float32)
+    target = np.lib.stride_tricks.as_strided(buf, (4, 3), (0, 4))
+    if name in INPLACE_ROWS:
+        arrays[0] = target
+        with pytest.raises(ValueError, match="share memory"):
+            run(f, arrays)
+    else:
+        with pytest.raises(ValueError, match="share memory"):
+            run(f, arrays, out=target)
+    assert (buf == 7).all()

@@ -108,6 +108,21 @@ def _split(shape, axis):
     return math.prod(shape[:axis]), shape[axis], math.prod(shape[axis + 1:])
 
 
+def _check_no_self_overlap(func, name, a):
+    """ValueError for a target whose elements share memory (a stride-0 view such
+    as np.broadcast_arrays gives, or as_strided): writing it would keep only the
+    last result of each shared slot. Dimensions sorted by stride must each step
+    past the whole of the previous ones (a sufficient test)."""
+    extent = a.itemsize
+    for stride, size in sorted((abs(st), n) for st, n in zip(a.strides, a.shape) if n > 1):
+        if stride < extent:
+            raise ValueError(f"{func}(): {name} has elements that share memory (a stride-0 "
+                             f"or overlapping view); pass an array that owns its elements, "
+                             f"e.g. {name}.copy()")
+        extent = stride * (size - 1) + extent
+    return a
+
+
 def _direct(out, inputs):
     """``out`` can be written by the engine: C-contiguous, aligned, native, and
     either exactly an input's memory or apart from every input."""
@@ -182,6 +197,7 @@ def add_relu_(x, residual, /):
     _as_array(x, func, "x", _SUPPORTED[spec.dtypes])
     if not _engine.writeable(x):
         raise ValueError(f"{func}(): x is read-only")
+    _check_no_self_overlap(func, "x", x)
     # add_relu's own checks (dtype, shape; no broadcasting), then out=x: the
     # fast path, or NumPy's ufunc machinery for views and overlapping residuals
     return _functions.add_relu(x, residual, out=x)
@@ -207,9 +223,10 @@ def _bias_relu(func, x, bias, axis, out, inplace):
     if inplace:
         if not _engine.writeable(x):
             raise ValueError(f"{func}(): x is read-only")
-        out = x
+        out = _check_no_self_overlap(func, "x", x)
     elif out is not None:
         _check_out(out, x.shape, dtype, func)
+        _check_no_self_overlap(func, "out", out)
     if x.size == 0:
         return out if out is not None else np.empty(x.shape, dtype)
     xc = _engine_form(xa)
@@ -240,6 +257,7 @@ def bias_relu_backward(grad_output, y, /, axis=-1, out=None):
     dtype = y.dtype.newbyteorder("=")
     if out is not None:
         _check_out(out, y.shape, dtype, func)
+        _check_no_self_overlap(func, "out", out)
     accumulator = np.float64 if dtype == np.float64 else np.float32
     if y.size == 0:
         gx = out if out is not None else np.empty(y.shape, dtype)
@@ -282,6 +300,7 @@ def relu_with_mask(x, /, out=None):
     dtype = x.dtype.newbyteorder("=")
     if out is not None:
         _check_out(out, x.shape, dtype, func)
+        _check_no_self_overlap(func, "out", out)
     mask = np.empty(-(-x.size // 8), np.uint8)
     if x.size == 0:
         return (out if out is not None else np.empty(x.shape, dtype)), mask
@@ -306,6 +325,7 @@ def relu_backward_mask(grad_output, mask, /, out=None):
     dtype = g.dtype.newbyteorder("=")
     if out is not None:
         _check_out(out, g.shape, dtype, func)
+        _check_no_self_overlap(func, "out", out)
     if g.size == 0:
         return out if out is not None else np.empty(g.shape, dtype)
     gc = _engine_form(g)
@@ -326,6 +346,7 @@ def relu_with_counts(x, /, axis=-1, out=None):
         outer, n, inner = 1, 1, x.size
     if out is not None:
         _check_out(out, x.shape, dtype, func)
+        _check_no_self_overlap(func, "out", out)
     if x.size == 0:
         y = out if out is not None else np.empty(x.shape, dtype)
         return y, (np.zeros(n, np.int64) if axis is not None else np.zeros((), np.int64))
