@@ -13,12 +13,17 @@ build; then Cython compiles:
 Never add -march=native or -ffast-math here.
 
 FASTRELU_DEBUG=1 turns Cython's bounds and wraparound checks back on.
+FASTRELU_OPENMP=0 builds without OpenMP, =1 requires it; unset, it is used
+when the compiler has it (omp.h and its runtime; Apple clang and Debian's
+clang without libomp-dev have not). OpenMP only gives the default thread count.
+GCC and clang build it; MSVC does not (see docs/packaging.rst).
 FASTRELU_EXTRA_CFLAGS / FASTRELU_EXTRA_LDFLAGS add flags (sanitizer builds).
 """
 import glob
 import os
 import platform
 import runpy
+import tempfile
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
@@ -91,8 +96,8 @@ def extensions():
                        [("FASTRELU_ISA", f'"{level}"'),
                         ("FASTRELU_ISA_CFLAGS", '"{}"'.format(" ".join(flags)))])
              for level, flags in ISA_FLAGS.items()]
-    # OpenMP only for its default thread count (OMP_NUM_THREADS, threadpoolctl)
-    return [extension("_engine", ["-fopenmp"], link=["-fopenmp"]), *loops, extension("_memory"),
+    # _engine also gets OpenMP where the compiler has it (BuildExt)
+    return [extension("_engine"), *loops, extension("_memory"),
             extension("_functions"), extension("_ufuncs"), extension("kernels")]
 
 
@@ -102,6 +107,32 @@ class BuildPy(build_py):
     def run(self):
         render_templates()
         super().run()
+
+
+def openmp_flags(compiler):
+    """["-fopenmp"] when OpenMP is wanted and this compiler compiles and links
+    a program with it; [] otherwise (FASTRELU_OPENMP, see the top)."""
+    from setuptools.errors import CompileError, LinkError
+
+    setting = os.environ.get("FASTRELU_OPENMP", "").strip()
+    if setting == "0":
+        return []
+    with tempfile.TemporaryDirectory() as tmp:
+        source = os.path.join(tmp, "omp_check.c")
+        with open(source, "w") as f:
+            f.write("#include <omp.h>\nint main(void) { return omp_get_max_threads() < 1; }\n")
+        try:
+            objects = compiler.compile([source], output_dir=tmp, extra_postargs=["-fopenmp"])
+            compiler.link_executable(objects, "omp_check", output_dir=tmp,
+                                     extra_postargs=["-fopenmp"])
+        except (CompileError, LinkError):
+            if setting == "1":
+                raise RuntimeError("FASTRELU_OPENMP=1, but this compiler cannot build "
+                                   "with OpenMP (-fopenmp, omp.h)") from None
+            print("fastrelu: building without OpenMP (this compiler has none); the "
+                  "default thread count then follows OMP_NUM_THREADS read at import")
+            return []
+    return ["-fopenmp"]
 
 
 class BuildExt(build_ext):
@@ -123,6 +154,18 @@ class BuildExt(build_ext):
             },
         )
         super().finalize_options()
+
+    def build_extensions(self):
+        if self.compiler.compiler_type == "msvc":
+            raise RuntimeError("fastrelu builds with GCC or clang, not MSVC: its C code uses "
+                               "GNU C (__atomic builtins, pthreads). See the platform table "
+                               "in docs/packaging.rst.")
+        flags = openmp_flags(self.compiler)
+        for ext in self.extensions:
+            if ext.name == "fastrelu._engine":
+                ext.extra_compile_args += flags
+                ext.extra_link_args += flags
+        super().build_extensions()
 
 
 setup(

@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""Check the instruction sets in the built extension modules (x86-64, objdump).
+"""Check the instruction sets in the built extension modules (objdump).
+
+On x86-64:
 
 * the modules loaded on every CPU -- ``_engine*.so``, ``_functions*.so``,
   ``_ufuncs*.so``, ``kernels*.so`` (the C API), ``_loops_baseline*.so`` and any
@@ -11,6 +13,11 @@
 * ``_loops_avx2*.so`` must use ymm registers and no AVX-512 (zmm, k masks),
   and nothing the AVX2 level does not check for at run time (FMA, BMI1/2).
 * ``_loops_avx512*.so`` must use zmm registers.
+
+On aarch64, where one loop module is built for the architecture's baseline
+(NEON is part of it): every loop function of ``_loops_baseline*.so`` (the
+registry's ``<op>_<type>`` loops) must hold NEON vector instructions, that is,
+the compiler vectorized it.
 
 Usage: scripts/check_baseline_isa.py [PACKAGE_DIR]   (default: src/fastrelu)
 Exit status 0 when every check passes; the offending instructions are listed.
@@ -104,11 +111,41 @@ def one(pkg, pattern):
     return found[0]
 
 
+NEON = re.compile(r"\bv\d+\.\d*[bhsd]\b|\bq\d+\b")    # v0.4s, v1.16b, v2.s[1], q3
+LOOP_FUNCTION = re.compile(r"^__pyx_f_8fastrelu_\d+_loops_baseline_(\w+)$")
+
+
+def neon_failures(path):
+    """The loop functions of an aarch64 loop module without NEON instructions."""
+    vector = {}
+    for func, _, ops in disassemble(path):
+        m = LOOP_FUNCTION.match(func)
+        if m:
+            vector[m.group(1)] = vector.get(m.group(1), 0) + bool(NEON.search(ops))
+    if not vector:
+        return ["  no loop functions found (symbols stripped?)"]
+    print(f"{path.name}: {len(vector)} loop functions, "
+          f"{sum(1 for v in vector.values() if v)} with NEON instructions")
+    return [f"  no NEON in the loop {name}" for name, v in sorted(vector.items()) if not v]
+
+
+def elf_machine(path):
+    """The ELF e_machine of ``path``: 0x3E x86-64, 0xB7 aarch64."""
+    with open(path, "rb") as f:
+        header = f.read(20)
+    return int.from_bytes(header[18:20], "little")
+
+
 def main(argv):
     if shutil.which("objdump") is None:
         print("objdump not found (install binutils)", file=sys.stderr)
         return 2
     pkg = Path(argv[1]) if len(argv) > 1 else Path(__file__).resolve().parents[1] / "src/fastrelu"
+    loops = one(pkg, "_loops_baseline*.so")
+    if elf_machine(loops) == 0xB7:
+        bad = neon_failures(loops)
+        print("\n".join(bad) if bad else "aarch64 loops: every loop function uses NEON: OK")
+        return 1 if bad else 0
     failures = 0
     baseline = [one(pkg, pattern) for pattern in BASELINE_MODULES]
     # every other module loaded on any CPU

@@ -3,6 +3,7 @@
 #
 #   scripts/valgrind.sh              # scripts/valgrind_smoke.py: every function, dtype,
 #                                    # layout, thread/streaming path, error path
+#   scripts/valgrind.sh --quick      # the smoke workload on fewer sizes (CI's bound)
 #   scripts/valgrind.sh --pytest     # also tests/test_isa_paths.py -k 'float32 or int8'
 #   scripts/valgrind.sh --strict     # fail on any memcheck error, not only fastrelu's
 #
@@ -24,7 +25,8 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --strict) STRICT=1 ;;
         --pytest) PYTEST=1 ;;
-        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        --quick) export FASTRELU_VALGRIND_QUICK=1 ;;
+        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
     shift

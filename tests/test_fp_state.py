@@ -299,3 +299,52 @@ def test_ieee_flags_are_the_callers_on_every_path(path):
         clear(all_flags)
         if previous is not None:
             _engine.thresholds(**previous)
+
+
+# --- the rounding mode ------------------------------------------------------------------
+
+FE_ROUND = ({"upward": 0x800, "downward": 0x400, "towardzero": 0xc00, "nearest": 0}
+            if platform.machine() in ("x86_64", "AMD64") else None)
+
+
+def _half_rounded(p, mode):
+    """float32 values ``p`` rounded to float16 in ``mode``, written out: the
+    float16 neighbours of each value (NumPy's round-to-nearest conversion and
+    the next float16 on the other side), then the one ``mode`` picks."""
+    with np.errstate(over="ignore"):
+        h = p.astype(np.float16)
+    wide, hw = p.astype(np.float64), h.astype(np.float64)
+    lo = np.where(hw > wide, np.nextafter(h, np.float16(-np.inf)), h)
+    hi = np.where(hw < wide, np.nextafter(h, np.float16(np.inf)), h)
+    if mode == "upward":
+        return hi
+    if mode == "downward":
+        return lo
+    return np.where(wide < 0, hi, lo)      # toward zero
+
+
+@pytest.mark.skipif(_libm() is None or FE_ROUND is None, reason="x86-64 Linux <fenv.h>")
+@pytest.mark.parametrize("level", _engine.supported_isa_levels())
+@pytest.mark.parametrize("mode", ["upward", "downward", "towardzero"])
+@pytest.mark.parametrize("slope", [0.375, 3.0])
+def test_float16_rounds_in_the_callers_mode(level, mode, slope):
+    """float16 leaky_relu is computed in float32 and rounded once to float16 in
+    the caller's rounding mode, on every level: F16C's conversion with the
+    current direction, and the portable integer conversion of the baseline
+    (subnormal results, and overflow to inf or to the largest finite value)."""
+    import ctypes
+    import ctypes.util
+    libm = ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6")
+    bits = np.arange(0x8001, 0xfc00, dtype=np.uint16)       # every finite negative float16
+    x = bits.view(np.float16)
+    previous_level = _engine.use_isa(level)
+    assert libm.fesetround(FE_ROUND[mode]) == 0
+    try:
+        got = fastrelu.leaky_relu(x, slope)
+        product = x.astype(np.float32) * np.float32(slope)     # exact: 11 + 2 bits
+    finally:
+        libm.fesetround(FE_ROUND["nearest"])
+        _engine.use_isa(previous_level)
+    want = _half_rounded(product, mode)
+    differ = np.flatnonzero(got.view(np.uint16) != want.view(np.uint16))
+    assert differ.size == 0, [(float(x[i]), float(got[i]), float(want[i])) for i in differ[:5]]

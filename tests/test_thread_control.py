@@ -18,6 +18,51 @@ def test_omp_num_threads_is_the_default():
     assert out.strip() == "1"
 
 
+def test_omp_num_threads_list_takes_its_first_entry():
+    """A list (nested levels) is OpenMP's syntax: the first entry counts, in
+    builds with and without OpenMP alike."""
+    env = dict(os.environ, OMP_NUM_THREADS="1,2")
+    code = "import fastrelu; print(fastrelu.get_num_threads())"
+    out = subprocess.run([sys.executable, "-c", code], env=env, check=True,
+                         capture_output=True, text=True).stdout
+    assert out.strip() == "1"
+
+
+def test_threadpoolctl_lists_what_sets_the_default():
+    """threadpoolctl finds the library that gives fastrelu's default count: the
+    OpenMP runtime the engine links, or, in a build without OpenMP, fastrelu's
+    own controller (internal_api "fastrelu", the engine module's path)."""
+    infos = threadpoolctl.threadpool_info()
+    config = _capture_show_config()
+    if _engine.OPENMP:
+        assert any(i["user_api"] == "openmp" and i["internal_api"] != "fastrelu" for i in infos)
+        assert "OpenMP's (OMP_NUM_THREADS, threadpoolctl)" in config
+    else:
+        (mine,) = [i for i in infos if i["internal_api"] == "fastrelu"]
+        assert mine["user_api"] == "openmp"
+        assert os.path.samefile(mine["filepath"], _engine.__file__)
+        assert mine["num_threads"] >= 1 and mine["version"] == fr.__version__
+        assert "built without OpenMP" in config
+
+
+def _capture_show_config():
+    import io
+    buffer = io.StringIO()
+    fr.show_config(file=buffer)
+    return buffer.getvalue()
+
+
+def test_threadpool_limits_without_user_api_apply():
+    previous = fr.set_num_threads(None)
+    try:
+        before = fr.get_num_threads()
+        with threadpoolctl.threadpool_limits(1):
+            assert fr.get_num_threads() == 1
+        assert fr.get_num_threads() == before
+    finally:
+        fr.set_num_threads(previous)
+
+
 def test_threadpoolctl_limits_are_honoured():
     previous = fr.set_num_threads(None)
     try:

@@ -22,6 +22,13 @@ from fastrelu._version import __version__
 # functions hand to dask, pandas and xarray must be found in fastrelu.ufuncs
 # after a plain ``import fastrelu`` (dask.distributed workers unpickle them).
 from fastrelu import ufuncs
+from fastrelu import _engine
+
+if not _engine.OPENMP:      # threadpoolctl's limits reach a build without OpenMP here
+    try:
+        from fastrelu import _threadpoolctl  # noqa: F401
+    except (ImportError, AttributeError):   # threadpoolctl absent, or older than register()
+        pass
 
 __all__ = sorted(["__version__", "bench", "free_pool", "get_num_threads", "get_pool_limit",
                   "num_threads", "pool_stats", "set_num_threads", "set_pool_limit",

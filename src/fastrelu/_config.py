@@ -121,6 +121,22 @@ def num_threads(n):
         _engine.swap_local_threads(previous)
 
 
+def _kernel_lines(info):
+    """show_config's lines on the kernels: x86-64 has one module per
+    instruction-set level, picked at import; other architectures one, which the
+    compiler vectorizes for the architecture's baseline (NEON on aarch64)."""
+    if info["machine"].lower() in ("x86_64", "amd64", "i386", "i686"):
+        return [f"  kernel path       {info['isa']} (flags: "
+                f"{info['isa_cflags'] or 'default x86-64'})",
+                f"  CPU supports      {', '.join(info['isa_levels_supported'])}",
+                "  override          FASTRELU_CPU=baseline|avx2|avx512",
+                f"  streaming stores  from {info['stream_min_bytes']} bytes read (all inputs)"]
+    simd = "NEON, " if info["machine"].lower() in ("aarch64", "arm64") else ""
+    return [f"  kernel path       one module for {info['machine']} ({simd}vectorized by "
+            f"the compiler; flags: {info['isa_cflags'] or 'the default'})",
+            "  streaming stores  none (plain stores on this architecture)"]
+
+
 def show_config(file=None):
     """Print the build and runtime configuration: versions, compiler, the
     instruction-set level in use (and the ``FASTRELU_CPU`` override), the
@@ -144,13 +160,13 @@ def show_config(file=None):
         f"  python            {sys.version.split()[0]}",
         f"  numpy             {np.__version__}",
         f"  compiler          {info['compiler']}",
-        f"  kernel path       {info['isa']} (flags: {info['isa_cflags'] or 'default x86-64'})",
-        f"  CPU supports      {', '.join(info['isa_levels_supported'])}",
-        "  override          FASTRELU_CPU=baseline|avx2|avx512",
+        *_kernel_lines(info),
         f"  threads           {info['num_threads']} (fastrelu's team, at most "
         f"{info['thread_cap']}: the CPUs available; parallel above "
         f"{info['parallel_min_bytes']} bytes)",
-        f"  streaming stores  from {info['stream_min_bytes']} bytes read (all inputs)",
+        "  default count     " + ("OpenMP's (OMP_NUM_THREADS, threadpoolctl)" if info["openmp"]
+                                 else "built without OpenMP: OMP_NUM_THREADS at import, "
+                                      "threadpoolctl"),
         f"  output pool       limit {pool['limit_bytes']} bytes (default "
         f"{_memory.default_limit()}; FASTRELU_POOL_LIMIT), for outputs of at least "
         f"{pool['min_bytes']} bytes; {pool['cached_bytes']} bytes cached now",

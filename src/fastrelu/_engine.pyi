@@ -8,6 +8,7 @@ DTYPES: dict[str, tuple[np.dtype[Any], ...]]
 ISA_LEVELS: tuple[str, ...]
 ISA: str
 THREAD_CAP: int
+OPENMP: bool
 
 def get_num_threads() -> int: ...
 def swap_threads(n: int) -> int: ...

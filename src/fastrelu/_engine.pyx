@@ -21,6 +21,7 @@ from fastrelu._ops cimport N_OPS
 
 import importlib
 import os
+import platform
 import warnings
 
 import numpy as np
@@ -50,6 +51,8 @@ cdef extern from "_runtime.h":
     int fr_register_atfork() noexcept nogil
     int fr_default_threads() noexcept nogil
     bint fr_in_parallel() noexcept nogil
+    bint FR_OPENMP
+    void fastrelu_set_default_threads(int n) noexcept nogil
     ctypedef void (*fr_chunk_fn)(void *ctx, npy_intp start, npy_intp stop) noexcept nogil
     void fr_pool_run(fr_chunk_fn fn, void *ctx, npy_intp n, npy_intp chunk,
                      int threads, long long spin_until) noexcept nogil
@@ -386,6 +389,22 @@ def _thread_cap():
 THREAD_CAP = _thread_cap()
 cdef int _cap = THREAD_CAP
 
+#: Whether this build links OpenMP, which then gives the default thread count.
+#: Without it (no omp.h, as with Apple clang) the default is read here from
+#: OMP_NUM_THREADS, as OpenMP reads it (the first number of a list), else the
+#: CPUs available; threadpoolctl changes it through fastrelu._threadpoolctl.
+OPENMP = bool(FR_OPENMP)
+
+
+def _omp_num_threads():
+    """OMP_NUM_THREADS's first entry when it is a positive integer, else None."""
+    first = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    return int(first) if first.isdigit() and int(first) > 0 else None
+
+
+if not OPENMP:
+    fastrelu_set_default_threads(_omp_num_threads() or _available_cpus())
+
 
 cdef inline int _requested() noexcept nogil:
     """The thread count asked for: this thread's num_threads block, else
@@ -648,7 +667,8 @@ def build_info():
         "isa_cflags": TABLE.cflags.decode(),
         "isa_levels_supported": supported_isa_levels(),
         "compiler": fr_compiler_version.decode(),
-        "threads": "fastrelu pool (default count from OpenMP settings)",
+        "openmp": OPENMP,
+        "machine": platform.machine(),
         "num_threads": get_num_threads(),
         "thread_cap": THREAD_CAP,
         "parallel_min_bytes": PARALLEL_MIN_BYTES,

@@ -25,6 +25,7 @@
 #include <string.h>
 #include "_loops.h"
 #include "_stream.h"
+#include "_half.h"
 
 #if defined(__AVX512F__) && defined(__AVX512BW__)
 #include <immintrin.h>
@@ -421,26 +422,7 @@ FR_FUSED_BITS(uint16_t, u16)
 FR_FUSED_BITS(uint32_t, u32)
 FR_FUSED_BITS(uint64_t, u64)
 
-/* float16 bits to float32, exactly and without F16C or _Float16 (NaN payloads
-   kept; a subnormal is its integer significand times 2**-24, exact in float). */
-static inline float fr_half_bits_to_float(int16_t bits)
-{
-    uint32_t h = (uint16_t)bits, sign = (h & 0x8000u) << 16;
-    uint32_t exponent = (h >> 10) & 0x1f, mantissa = h & 0x3ff, u;
-    float f;
-    if (exponent == 0x1f)
-        u = sign | 0x7f800000u | (mantissa << 13);
-    else if (exponent != 0)
-        u = sign | ((exponent + 112) << 23) | (mantissa << 13);
-    else {
-        f = (float)mantissa * 5.9604644775390625e-08f;
-        memcpy(&u, &f, 4);
-        u |= sign;
-    }
-    memcpy(&f, &u, 4);
-    return f;
-}
-
+static inline float fr_f16_bits_to_float(int16_t b) { return fr_half_bits_to_float((uint16_t)b); }
 static inline float fr_bits_to_float(int32_t b) { float f; memcpy(&f, &b, 4); return f; }
 static inline double fr_bits_to_double(int64_t b) { double d; memcpy(&d, &b, 8); return d; }
 
@@ -501,7 +483,7 @@ static void fr_backward_acc_lanes_##S(const char *gp, const char *yp, char *op, 
 
 FR_FUSED_ACC(int32_t, float, f32, fr_bits_to_float)
 FR_FUSED_ACC(int64_t, double, f64, fr_bits_to_double)
-FR_FUSED_ACC(int16_t, float, f16, fr_half_bits_to_float)
+FR_FUSED_ACC(int16_t, float, f16, fr_f16_bits_to_float)
 
 /* One of the kernels above over n elements: with non-temporal stores of the
    elementwise output when ``stream`` (and ``out`` is 64-byte aligned), tile by

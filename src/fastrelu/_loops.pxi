@@ -77,14 +77,7 @@ ctypedef fused bits_t:
     uint32_t
     uint64_t
 
-cdef extern from *:
-    # GCC's IEEE binary16 (arithmetic is done in float). Declared to Cython as
-    # an integer type only so that its fused specialization stays distinct
-    # from ``float``; every expression below converts it to float explicitly.
-    ctypedef short half "_Float16"
-
 ctypedef fused real_t:
-    half
     float
     double
 
@@ -173,14 +166,42 @@ cdef inline real_t leaky_relu_body(real_t x, const consts_t *c) noexcept nogil:
         return <real_t>(<float>x if x > 0 else pf)
 
 
+# The product is of g quieted (the same value; a NaN's quiet bit set, as the
+# multiply sets it anyway): clang folds ``g if x > 0 else g * slope`` into
+# ``g * (1 if x > 0 else slope)``, which quiets a signaling NaN g that the
+# selection must keep bit for bit; with a different operand there is no fold.
+
+cdef extern from *:
+    """
+    static inline float fr_quieted_f(float v)
+    {
+        uint32_t u;
+        memcpy(&u, &v, 4);
+        u |= (uint32_t)((u & 0x7fffffffu) > 0x7f800000u) << 22;
+        memcpy(&v, &u, 4);
+        return v;
+    }
+    static inline double fr_quieted_d(double v)
+    {
+        uint64_t u;
+        memcpy(&u, &v, 8);
+        u |= (uint64_t)((u & 0x7fffffffffffffffull) > 0x7ff0000000000000ull) << 51;
+        memcpy(&v, &u, 8);
+        return v;
+    }
+    """
+    float fr_quieted_f(float v) noexcept nogil
+    double fr_quieted_d(double v) noexcept nogil
+
+
 cdef inline real_t leaky_relu_backward_body(real_t g, real_t x, const consts_t *c) noexcept nogil:
     cdef float pf
     cdef double pd
     if real_t is double:
-        pd = g * c.slope_d
+        pd = fr_quieted_d(g) * c.slope_d
         return g if x > 0 else pd
     else:
-        pf = <float>g * c.slope_f
+        pf = fr_quieted_f(<float>g) * c.slope_f
         return <real_t>(<float>g if x > 0 else pf)
 
 
