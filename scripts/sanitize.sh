@@ -93,6 +93,9 @@ if [ ${#PYTEST_ARGS[@]} -eq 0 ]; then
         PYTEST_ARGS+=("tests/test_fused.py::test_every_shape_and_axis"
                       "tests/test_fused.py::test_threads_and_levels_give_the_same_bits"
                       "tests/test_fused.py::test_out")
+        # the ml_dtypes rows and conversions (skipped without ml_dtypes)
+        PYTEST_ARGS+=("tests/test_ml_dtypes.py::test_every_bit_pattern"
+                      "tests/test_ml_dtypes.py::test_levels_and_threads")
     else
         PYTEST_ARGS=(tests)
     fi

@@ -273,3 +273,21 @@ def test_every_fused_operation_is_benchmarked(tmp_path):
     for r in rows:
         assert "fastrelu" in r["times"] and "numpy" in r["times"]
         assert all(t > 0 for t in r["times"].values())
+
+
+def test_ml_dtypes_are_in_the_report(tmp_path, capsys):
+    """With ml_dtypes installed, the report times relu on each of its floats
+    next to np.maximum (ml_dtypes' loop), at sizes from REGISTRY_MIN_SIZE."""
+    pytest.importorskip("ml_dtypes")
+    path = tmp_path / "r.json"
+    assert fastrelu.bench(["--sizes", f"1000,{_bench.REGISTRY_MIN_SIZE}", "--ops", "relu",
+                           "--batches", "1", "--no-progress", "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    rows = json.loads(path.read_text())["results"]
+    ml_rows = [r for r in rows if r["dtype"] in _bench.ML_DTYPES]
+    assert sorted(r["dtype"] for r in ml_rows) == sorted(_bench.ML_DTYPES) == sorted(
+        ["bfloat16", "float8_e4m3fn", "float8_e5m2"])
+    for r in ml_rows:
+        assert r["n"] == _bench.REGISTRY_MIN_SIZE and r["op"] == "relu"
+        assert r["times"]["fastrelu"] > 0 and r["times"]["numpy"] > 0
+        assert r["dtype"] in out

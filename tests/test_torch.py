@@ -2,6 +2,8 @@
 threshold and torch.nn.ReLU / Threshold, differentiable in every mode (reverse,
 forward, torch.func, any order), compilable (torch is an optional extra)."""
 import inspect
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -10,6 +12,7 @@ torch = pytest.importorskip("torch")
 import torch.autograd.forward_ad as fwAD  # noqa: E402
 
 import fastrelu.torch as frt  # noqa: E402
+from fastrelu import _reference  # noqa: E402
 
 F = torch.nn.functional
 
@@ -460,17 +463,54 @@ def test_raw_inplace_ops_refuse_tensors_that_require_grad():
 
 # --- bfloat16 and autocast -----------------------------------------------------------------
 
-def test_bfloat16_falls_back_to_torch():
-    x = torch.randn(100).to(torch.bfloat16)
-    assert torch.equal(frt.relu(x), torch.relu(x))
-    assert torch.equal(frt.threshold(x, 0.5, -1.0), F.threshold(x, 0.5, -1.0))
+def _bfloat16_bits(t):
+    return t.view(torch.int16)
+
+
+def test_bfloat16_runs_fastrelus_kernels():
+    """With ml_dtypes, bfloat16 tensors take fastrelu's kernels (its semantics:
+    NaN payloads kept, gradient 0 at NaN); the raw ops and autograd too."""
+    pytest.importorskip("ml_dtypes")
+    torch.manual_seed(1)
+    bits = torch.randint(-32768, 32767, (4096,), dtype=torch.int16)
+    x = bits.view(torch.bfloat16)
+    import ml_dtypes
+    xn = bits.numpy().view(ml_dtypes.bfloat16)
+    for got in (frt.relu(x), torch.ops.fastrelu.relu(x), frt.ReLU()(x)):
+        assert got.dtype == torch.bfloat16
+        assert np.array_equal(_bfloat16_bits(got).numpy(),
+                              _reference.relu(xn).view(np.int16))
+    want = _reference.threshold(xn, 0.5, -1.0).view(np.int16)
+    assert np.array_equal(_bfloat16_bits(frt.threshold(x, 0.5, -1.0)).numpy(), want)
     y = x.clone()
-    assert frt.relu(y, inplace=True) is y and torch.equal(y, torch.relu(x))
-    xa = x.clone().requires_grad_()
+    assert frt.relu(y, inplace=True) is y
+    assert np.array_equal(_bfloat16_bits(y).numpy(), _reference.relu(xn).view(np.int16))
+    finite = torch.randn(64).to(torch.bfloat16)
+    xa = finite.clone().requires_grad_()
     frt.ReLU()(xa).sum().backward()
-    assert torch.equal(xa.grad, (x > 0).to(torch.bfloat16))
-    with pytest.raises(TypeError):                     # the raw op has no bfloat16 kernel
-        torch.ops.fastrelu.relu(x)
+    assert torch.equal(xa.grad, (finite > 0).to(torch.bfloat16))
+    xs = x[::3]                                        # strided: no copy needed
+    assert np.array_equal(_bfloat16_bits(frt.relu(xs)).numpy(),
+                          _reference.relu(xn[::3]).view(np.int16))
+
+
+def test_bfloat16_without_ml_dtypes_falls_back_to_torch():
+    """In a process without ml_dtypes, bfloat16 is computed by torch."""
+    code = ("import sys\n"
+            "class Block:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name.split('.')[0] == 'ml_dtypes': raise ImportError('blocked')\n"
+            "sys.meta_path.insert(0, Block())\n"
+            "import torch, fastrelu.torch as frt\n"
+            "x = torch.randn(100).to(torch.bfloat16)\n"
+            "assert frt._BF16 is None\n"
+            "assert torch.equal(frt.relu(x), torch.relu(x))\n"
+            "y = x.clone().requires_grad_(); frt.ReLU()(y).sum().backward()\n"
+            "assert torch.equal(y.grad, (x > 0).to(torch.bfloat16))\n"
+            "print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                         text=True).stdout
+    assert out.strip() == "ok"
 
 
 def test_autocast_bfloat16_equals_torch():

@@ -54,6 +54,11 @@ FUSED_CASES = ("add_relu out=", "bias_relu_", "bias_relu_backward", "relu_with_m
                "relu_backward_mask", "relu_with_counts")
 FEATURES = 1000
 OPS = BASE_OPS + REGISTRY_OPS + FUSED_CASES
+#: The ml_dtypes floats (when installed): ``relu`` on each, next to
+#: ``np.maximum`` (ml_dtypes' scalar loop) and PyTorch's bfloat16, at the
+#: sizes of a run from REGISTRY_MIN_SIZE to ML_MAX_SIZE.
+ML_DTYPES = tuple(dt.name for dt in _engine.ML_DTYPES)
+ML_MAX_SIZE = 10_000_000
 #: Cases timed on fresh copies of the data (they write into it).
 INPLACE_CASES = ("relu_", "bias_relu_")
 PURE_PYTHON_MAX = 100_000
@@ -67,7 +72,7 @@ def random_signed(n, dtype, seed=0):
     """``n`` values of ``dtype`` with random signs (about half negative)."""
     rng = np.random.default_rng(seed)
     dtype = np.dtype(dtype)
-    if dtype.kind == "f":
+    if _engine.is_float(dtype):
         return rng.standard_normal(n, dtype=np.float32).astype(dtype, copy=False)
     hi = min(int(np.iinfo(dtype).max), 1000)
     lo = 0 if dtype.kind == "u" else -hi      # unsigned: ReLU is a copy
@@ -128,7 +133,10 @@ def implementations(threads):
 
     if torch is not None:
         def torch_relu(x, g):
-            if x.dtype == np.float16 or x.dtype.kind == "u":
+            if x.dtype.name == "bfloat16":        # ml_dtypes': the same memory as torch's
+                t = torch.from_numpy(x.view(np.int16)).view(torch.bfloat16)
+                return lambda: torch.relu(t)
+            if x.dtype == np.float16 or x.dtype.kind == "u" or x.dtype.name in ML_DTYPES:
                 return None
             t = torch.from_numpy(x)
             return lambda: torch.relu(t)
@@ -146,7 +154,7 @@ def implementations(threads):
         impls["relu_backward"]["torch"] = torch_backward
     if numexpr is not None:
         def numexpr_relu(x, g):
-            if x.dtype.kind != "f" or x.dtype == np.float16:
+            if x.dtype.kind != "f" or x.dtype == np.float16 or x.dtype.name in ML_DTYPES:
                 return None
             return lambda: numexpr.evaluate("where(x > 0, x, 0)", local_dict={"x": x})
         impls["relu"]["numexpr"] = numexpr_relu
@@ -154,7 +162,7 @@ def implementations(threads):
         relu_into, _ = numba_kernels()
 
         def numba_relu(x, g):
-            if x.dtype == np.float16:
+            if x.dtype == np.float16 or x.dtype.name in ML_DTYPES:
                 return None
             relu_into(x[:1], np.empty_like(x[:1]))   # compile outside the timing
             return lambda: relu_into(x, np.empty_like(x))
@@ -476,13 +484,18 @@ def machine_info():
 
 
 def run(sizes=QUICK_SIZES, dtypes=QUICK_DTYPES, ops=OPS, min_batch=0.02, batches=5,
-        progress=True, threads=None):
-    """Time every (op, dtype, size, implementation); a list of result dicts."""
+        progress=True, threads=None, ml_dtypes=True):
+    """Time every (op, dtype, size, implementation); a list of result dicts.
+    With ``ml_dtypes`` (and that package installed), ``relu`` on its floats too
+    (`ML_DTYPES`)."""
     threads = threads or fastrelu.get_num_threads()
     progress = progress and sys.stderr.isatty()   # no \r frames in logs and pipes
     impls = implementations(threads)
     cases = [(op, dt, n) for dt in dtypes for n in sizes for op in ops
              if op not in REGISTRY_OPS + FUSED_CASES or n >= REGISTRY_MIN_SIZE]
+    if ml_dtypes and "relu" in ops:
+        cases += [("relu", dt, n) for dt in ML_DTYPES for n in sizes
+                  if REGISTRY_MIN_SIZE <= n <= ML_MAX_SIZE]
     results = []
     for i, (op, dt, n) in enumerate(cases, 1):
         if progress:
@@ -554,7 +567,7 @@ def format_table(results, info):
         "batches / median;",
         "  GB/s = bytes read + written / time; speed-up = NumPy time / time",
         "",
-        f"{'op':<26}{'dtype':<9}{'n':>8}  {'implementation':<18}{'time':>11}{'IQR':>7}"
+        f"{'op':<26}{'dtype':<14}{'n':>8}  {'implementation':<18}{'time':>11}{'IQR':>7}"
         f"{'GB/s':>9}{'vs numpy':>10}",
     ]
     for row in results:
@@ -563,7 +576,7 @@ def format_table(results, info):
             speed = f"{base / t:9.2f}x" if base else ""
             iqr = row.get("spread", {}).get(name)
             iqr = f"{iqr:6.1%}" if iqr is not None else ""
-            lines.append(f"{row['op']:<26}{row['dtype']:<9}{row['n']:>8.0e}  {name:<18}"
+            lines.append(f"{row['op']:<26}{row['dtype']:<14}{row['n']:>8.0e}  {name:<18}"
                          f"{_fmt_time(t):>11}{iqr:>7}{row['bytes'] / t / 1e9:9.2f}{speed:>10}")
         lines.append("")
     losses = [(r, n) for r in results for n, t in r["times"].items()
@@ -589,6 +602,7 @@ def plot(results, info, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    results = [r for r in results if r["dtype"] not in ML_DTYPES]   # a size or two: no curve
     panels = list(dict.fromkeys((r["op"], r["dtype"]) for r in results))
     names = list(dict.fromkeys(n for r in results for n in r["times"]))
     colours = {name: plt.get_cmap("tab10")(i % 10) for i, name in enumerate(names)}

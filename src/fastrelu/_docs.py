@@ -20,7 +20,8 @@ DOCS["relu"] = """Rectified linear unit, elementwise: ``x`` where ``x > 0``, els
     ----------
     x : array_like
         Input of a supported dtype: float16, float32, float64, (u)int8, (u)int16,
-        (u)int32 or (u)int64. Any shape, layout and byte order.
+        (u)int32 or (u)int64; with ml_dtypes installed also bfloat16,
+        float8_e4m3fn and float8_e5m2. Any shape, layout and byte order.
     out : ndarray, optional
         Writable array of ``x``'s shape and dtype to store the result in. May be
         ``x`` itself; any other overlap with ``x`` is resolved by copying.
@@ -291,7 +292,9 @@ DOCS["leaky_relu"] = """Leaky ReLU, elementwise: ``x`` where ``x > 0``, else ``n
     ----------
     x : array_like
         Input of dtype float16, float32 or float64 (float16 is computed in
-        float32 and rounded, as PyTorch does). Any shape, layout, byte order.
+        float32 and rounded, as PyTorch does), or, with ml_dtypes installed,
+        bfloat16, float8_e4m3fn or float8_e5m2 (the same way). Any shape,
+        layout, byte order.
     negative_slope : float, optional
         The slope for ``x <= 0`` (default 0.01); any real number. Used as
         float32 for float16 and float32 input, as float64 for float64 input.

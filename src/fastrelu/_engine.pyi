@@ -9,6 +9,10 @@ ISA_LEVELS: tuple[str, ...]
 ISA: str
 THREAD_CAP: int
 OPENMP: bool
+ML_DTYPES: tuple[np.dtype[Any], ...]
+OP_DTYPES: dict[str, tuple[np.dtype[Any], ...]]
+
+def is_float(dt: np.dtype[Any]) -> bool: ...
 
 def get_num_threads() -> int: ...
 def swap_threads(n: int) -> int: ...

@@ -26,7 +26,7 @@ import warnings
 
 import numpy as np
 
-from fastrelu._registry import OPS, PARAM_KINDS, DTYPE_SETS
+from fastrelu._registry import OPS, PARAM_KINDS, DTYPE_SETS, ML_DTYPE_NAMES
 
 cnp.import_array()
 
@@ -70,6 +70,27 @@ cdef extern from "_runtime.h":
 
 cdef row_t ROWS[NPY_NTYPES_LEGACY]
 cdef op_info_t OP_INFO[N_OPS]
+# the rows of the ml_dtypes dtypes, whose type numbers NumPy assigns at run time
+cdef enum:
+    MAX_ML = 4
+cdef row_t ML_ROWS[MAX_ML]
+cdef int ML_TYPENUMS[MAX_ML]
+cdef int N_ML = 0
+
+
+def _ml_dtypes():
+    """The dtypes of ``ml_dtypes`` that fastrelu takes (`ML_DTYPE_NAMES`), when
+    that optional package is installed; () otherwise."""
+    try:
+        import ml_dtypes
+    except ImportError:
+        return ()
+    return tuple(np.dtype(getattr(ml_dtypes, name)) for name in ML_DTYPE_NAMES
+                 if hasattr(ml_dtypes, name))
+
+
+#: The ml_dtypes dtypes the operations with ``Op.ml`` take (empty without ml_dtypes).
+ML_DTYPES = _ml_dtypes()
 
 #: The dtypes the loops accept, in native byte order: every integer type
 #: number (the platform aliases such as ``longlong`` included) and the floats.
@@ -78,17 +99,30 @@ SUPPORTED_DTYPES = tuple({dt.num: dt for dt in map(np.dtype, np.typecodes["AllIn
 #: platform aliases included.
 DTYPES = {key: tuple(dt for dt in SUPPORTED_DTYPES if np.dtype(dt.name).name in names)
           for key, names in DTYPE_SETS.items()}
+#: The dtypes each operation takes, by name: its registry dtype set, and the
+#: ml_dtypes dtypes where ``Op.ml`` (when installed).
+OP_DTYPES = {spec.name: DTYPES[spec.dtypes] + (ML_DTYPES if spec.ml else ()) for spec in OPS}
 # the table column of each dtype: integers by name, floats after them (_loops.pxd)
 _SLOTS = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-          "float16", "float32", "float64")
+          "float16", "float32", "float64", *ML_DTYPE_NAMES)
 assert len(_SLOTS) == N_SLOTS
 
 
+def is_float(dt):
+    """A float dtype: NumPy's, or one of `ML_DTYPES` (kind "V" to NumPy)."""
+    return dt.kind == "f" or dt in ML_DTYPES
+
+
 def _dtype_consts(dt):
-    """{NEG, POS, ONE, SIX, FLIP} of ``dt`` as bytes in its width (_loops.pxd)."""
+    """{NEG, POS, ONE, SIX, FLIP} of ``dt`` as bytes in its width (_loops.pxd):
+    for a float, NEG and POS are -inf and +inf, or the largest finite values
+    for a format without infinity (float8_e4m3fn)."""
     unsigned = np.dtype(f"u{dt.itemsize}")
-    if dt.kind == "f":
-        values = np.array([-np.inf, np.inf, 1, 6, 0], dtype=dt).view(unsigned)
+    if is_float(dt):
+        with np.errstate(invalid="ignore"):
+            no_inf = np.isnan(np.array(np.inf, dtype=dt).astype(np.float32))
+        big = float(np.array(0x7e, np.uint8).view(dt).astype(np.float32)) if no_inf else np.inf
+        values = np.array([-big, big, 1, 6, 0], dtype=dt).view(unsigned)
         values[4] = (1 << (8 * dt.itemsize - 1)) - 1   # every bit but the sign
     else:
         values = np.array([0, np.iinfo(dt).max, 1, 6, 0], dtype=dt).view(unsigned)
@@ -99,15 +133,22 @@ cdef void _fill_rows(const loop_table_t *t) except *:
     cdef row_t *row
     cdef bytes consts
     cdef int op, slot
-    for dt in SUPPORTED_DTYPES:
-        row = &ROWS[dt.num]
+    global N_ML
+    N_ML = 0
+    for dt in SUPPORTED_DTYPES + ML_DTYPES:
+        if dt in ML_DTYPES:
+            ML_TYPENUMS[N_ML] = dt.num
+            row = &ML_ROWS[N_ML]
+            N_ML += 1
+        else:
+            row = &ROWS[dt.num]
         slot = _SLOTS.index(dt.name)
         for op, spec in enumerate(OPS):
-            row.fn[op] = t.fn[op][slot] if dt in DTYPES[spec.dtypes] else NULL
+            row.fn[op] = t.fn[op][slot] if dt in OP_DTYPES[spec.name] else NULL
         row.itemsize = dt.itemsize
         row.typenum = dt.num
-        row.kind = ord(dt.kind)
-        if dt.kind != "f":
+        row.kind = ord("f") if is_float(dt) else ord(dt.kind)
+        if not is_float(dt):
             row.int_min = int(np.iinfo(dt).min)
             row.int_max = min(int(np.iinfo(dt).max), 2**63 - 1)
         consts = _dtype_consts(dt)
@@ -131,7 +172,13 @@ _fill_op_info()
 
 cdef const row_t *row_for(int typenum) noexcept nogil:
     """The row of NumPy type number ``typenum``, or NULL if unsupported."""
-    if typenum < 0 or typenum >= NPY_NTYPES_LEGACY or ROWS[typenum].itemsize == 0:
+    cdef int i
+    if typenum >= NPY_NTYPES_LEGACY:
+        for i in range(N_ML):
+            if ML_TYPENUMS[i] == typenum:
+                return &ML_ROWS[i]
+        return NULL
+    if typenum < 0 or ROWS[typenum].itemsize == 0:
         return NULL
     return &ROWS[typenum]
 

@@ -113,7 +113,7 @@ cdef bint _cast_exact(object value, const row_t *d, char *buf) except -1:
     cdef long long i
     cdef fexcept_t flags
     if d.kind == b"f":
-        if (t is not float and t is not int) or d.itemsize == 2:
+        if (t is not float and t is not int) or d.itemsize <= 2:   # float16, ml_dtypes
             return False
         if t is int and not -9007199254740992 <= value <= 9007199254740992:
             return False                          # beyond 2**53: NumPy rounds it

@@ -29,16 +29,20 @@ import sys
 import numpy as np
 
 from fastrelu import _memory
-from fastrelu._engine import DTYPES, SUPPORTED_DTYPES, writeable
+from fastrelu._engine import DTYPES, ML_DTYPES, OP_DTYPES, SUPPORTED_DTYPES, is_float, writeable
 from fastrelu._registry import OPS
 from fastrelu._ufuncs import UFUNCS
 
-_SUPPORTED = {key: frozenset(dtypes) for key, dtypes in DTYPES.items()}
+#: The supported dtypes by registry dtype set ("all", "float": the fused
+#: operations) and by operation name (with the ml_dtypes dtypes of ``Op.ml``).
+_SUPPORTED = {**{key: frozenset(dtypes) for key, dtypes in DTYPES.items()},
+              **{name: frozenset(dtypes) for name, dtypes in OP_DTYPES.items()}}
 ALL = _SUPPORTED["all"]
 
 
 def _names(dtypes):
-    return ", ".join(dict.fromkeys(dt.name for dt in SUPPORTED_DTYPES if dt in dtypes))
+    return ", ".join(dict.fromkeys(dt.name for dt in SUPPORTED_DTYPES + ML_DTYPES
+                                   if dt in dtypes))
 
 
 def _native(dtype, supported=ALL):
@@ -60,7 +64,11 @@ def _same_type(dtype, expected):
 
 
 def _unsupported(func, name, dtype, supported):
-    return TypeError(f"{func}() does not support {name} of dtype {dtype}; "
+    why = ""
+    if str(dtype).endswith("fnuz"):
+        why = (" (its NaN is 0x80, the bits of negative zero in the other formats, "
+               "so the sign-bit rule of the kernels does not hold for it)")
+    return TypeError(f"{func}() does not support {name} of dtype {dtype}{why}; "
                      f"supported dtypes: {_names(supported)}")
 
 
@@ -114,7 +122,7 @@ def _elementwise(spec, op, arrays, out, params):
     one dtype and one shape (no broadcasting). ``params`` are the scalar
     parameters (or None).
     """
-    func, supported = spec.name, _SUPPORTED[spec.dtypes]
+    func, supported = spec.name, _SUPPORTED[spec.name]
     kinds = [_container_kind(a) for _, a in arrays]
     if any(kinds):
         return _containers(spec, op, arrays, kinds, out, params)
@@ -401,7 +409,7 @@ def _check_pair(func, kind, operands, fields):
 
 def _containers(spec, op, arrays, kinds, out, params):
     """Operation ``spec`` on operands of which at least one is a container."""
-    func, supported = spec.name, _SUPPORTED[spec.dtypes]
+    func, supported = spec.name, _SUPPORTED[spec.name]
     kind = next(k for k in kinds if k)
     operands = []
     for (name, a), k in zip(arrays, kinds):
@@ -603,7 +611,7 @@ def cast_param(value, dtype, op, index):
     func, name = spec.name, spec.params[index].name
     given = _real(value, func, name)
     dtype = dtype.newbyteorder("=")
-    if dtype.kind == "f":
+    if is_float(dtype):
         return _float_cast(value, dtype)
     if isinstance(value, np.ndarray):
         value = value[()]                 # a 0-d array: its scalar
@@ -624,7 +632,8 @@ def _float_cast(value, dtype):
     dtype's range +-inf and below it 0 or a subnormal, as IEEE rounding gives,
     with no warning and no floating-point flag."""
     if isinstance(value, (int, np.integer)):
-        value = _round_int(int(value), np.finfo(dtype).nmant + 1)
+        finfo = sys.modules["ml_dtypes"].finfo if dtype in ML_DTYPES else np.finfo
+        value = _round_int(int(value), finfo(dtype).nmant + 1)
     with np.errstate(all="ignore"):
         return np.array(value).astype(np.float64).astype(dtype)
 
@@ -672,7 +681,7 @@ def run_inplace(op, x, params):
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{func}() works in place on a numpy.ndarray, not "
                         f"{type(x).__name__}; use {spec.name}() for other array-likes")
-    supported = _SUPPORTED[spec.dtypes]
+    supported = _SUPPORTED[spec.name]
     _as_array(x, func, "x", supported)
     extra = _param_operands(spec, op, params, x.dtype)
     if not writeable(x):

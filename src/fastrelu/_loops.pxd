@@ -47,7 +47,9 @@ ctypedef fr_kernel_fn kernel_fn
 # The element types of the table's columns.
 cdef enum:
     S_INT8, S_INT16, S_INT32, S_INT64, S_UINT8, S_UINT16, S_UINT32, S_UINT64,
-    S_FLOAT16, S_FLOAT32, S_FLOAT64, N_SLOTS
+    S_FLOAT16, S_FLOAT32, S_FLOAT64,
+    S_BFLOAT16, S_FLOAT8_E4M3FN, S_FLOAT8_E5M2,    # ml_dtypes (_registry.ML_DTYPE_NAMES)
+    N_SLOTS
 
 cdef extern from "_fused.h":
     # The kernels of the fused operations, per table column (_fused.h).

@@ -57,8 +57,20 @@ cdef extern from "_half.h":
     void fr_float_to_half(const float *src, char *dst, npy_intp step, npy_intp n,
                           int exact) noexcept nogil
 
+cdef extern from "_mlfloat.h":
+    # the same for the ml_dtypes floats (their "real" loops)
+    int fr_bf16_to_float(const char *src, npy_intp step, float *dst, npy_intp n) noexcept nogil
+    void fr_float_to_bf16(const float *src, char *dst, npy_intp step, npy_intp n,
+                          int exact) noexcept nogil
+    int fr_e4m3_to_float(const char *src, npy_intp step, float *dst, npy_intp n) noexcept nogil
+    void fr_float_to_e4m3(const float *src, char *dst, npy_intp step, npy_intp n,
+                          int exact) noexcept nogil
+    int fr_e5m2_to_float(const char *src, npy_intp step, float *dst, npy_intp n) noexcept nogil
+    void fr_float_to_e5m2(const float *src, char *dst, npy_intp step, npy_intp n,
+                          int exact) noexcept nogil
+
 cdef enum:
-    HALF_BLOCK = 1024      # float16 elements converted per block (4 KiB of float32 each)
+    HALF_BLOCK = 1024      # narrow float elements converted per block (4 KiB of float32 each)
 
 cdef extern from "_fused.h":
     void fr_fused_fill(fr_fused_table_t *t) noexcept nogil

@@ -10,7 +10,9 @@ for bit; it is also a readable statement of what each operation computes.
 Common rules
 ------------
 * Inputs are array_likes of a dtype the operation supports (the registry's
-  ``op.dtype_names``: every float and integer dtype, or float16/32/64 only),
+  ``op.dtype_names``: every float and integer dtype, or float16/32/64 only;
+  and ``op.ml_dtype_names``, the ml_dtypes floats bfloat16, float8_e4m3fn and
+  float8_e5m2, when that package is installed),
   any shape, layout and byte order. A binary operation (a backward) takes
   ``grad_output`` and ``x`` of the same dtype (up to byte order) and the same
   shape: no casting, no broadcasting.
@@ -43,11 +45,12 @@ shapes, a parameter out of an integer dtype's range).
 """
 import functools
 import math
+import sys
 from fractions import Fraction
 
 import numpy as np
 
-from fastrelu._registry import BY_NAME, DTYPE_SETS, OPS
+from fastrelu._registry import BY_NAME, DTYPE_SETS, ML_DTYPE_NAMES, OPS
 
 __all__ = [op.name for op in OPS] + ["bias_relu", "bias_relu_backward", "relu_with_mask",
                                      "relu_backward_mask", "relu_with_counts"]
@@ -60,10 +63,26 @@ def _bits_dtype(dtype):
     return np.dtype(f"u{dtype.itemsize}")
 
 
+def _is_ml(dtype):
+    """``dtype`` is one of ml_dtypes' floats that the registry names."""
+    dtype = np.dtype(dtype)
+    return dtype.name in ML_DTYPE_NAMES and dtype.type.__module__.startswith("ml_dtypes")
+
+
+def _is_float(dtype):
+    return dtype.kind == "f" or _is_ml(dtype)
+
+
+def _finfo(dtype):
+    return sys.modules["ml_dtypes"].finfo(dtype) if _is_ml(dtype) else np.finfo(dtype)
+
+
 @functools.lru_cache(maxsize=None)
-def _supported(dtype, dtypes):
-    """``dtype`` is one of the registry's dtype set ``dtypes`` (up to byte order)."""
-    return dtype.kind in "iuf" and dtype.name in DTYPE_SETS[dtypes]
+def _supported(dtype, op):
+    """``dtype`` is one of the dtypes of ``op`` (up to byte order)."""
+    if _is_ml(dtype):
+        return dtype.name in op.ml_dtype_names
+    return dtype.kind in "iuf" and dtype.name in DTYPE_SETS[op.dtypes]
 
 
 def _operand(a, op, name):
@@ -72,7 +91,7 @@ def _operand(a, op, name):
             a, np.ndarray):
         a = np.from_dlpack(a)
     a = np.asarray(a)
-    if not _supported(a.dtype, op.dtypes):
+    if not _supported(a.dtype, op):
         raise TypeError(f"{op.name}(): {name} has unsupported dtype {a.dtype}")
     if not a.dtype.isnative:
         a = a.byteswap().view(a.dtype.newbyteorder("="))
@@ -132,12 +151,12 @@ def _round_to_float(value, dtype):
     (after rounding) become inf, zeros keep their sign."""
     if isinstance(value, (float, np.floating)) and not np.isfinite(value):
         with np.errstate(all="ignore"):
-            return np.array(value).astype(dtype)
+            return np.array(value).astype(dtype)      # float8_e4m3fn: inf is NaN
     q = _exact(value)
     if q == 0:
         negative = isinstance(value, (float, np.floating)) and bool(np.signbit(value))
         return _constant(-0.0 if negative else 0.0, dtype)
-    fi = np.finfo(dtype)
+    fi = _finfo(dtype)
     a = abs(q)
     e = a.numerator.bit_length() - a.denominator.bit_length()
     while Fraction(2) ** e > a:
@@ -151,7 +170,8 @@ def _round_to_float(value, dtype):
         whole += 1
     rounded = whole * quantum
     magnitude = math.inf if rounded > Fraction(float(fi.max)) else float(rounded)
-    return _constant(-magnitude if q < 0 else magnitude, dtype)
+    with np.errstate(all="ignore"):       # float8_e4m3fn has no inf: NaN
+        return _constant(-magnitude if q < 0 else magnitude, dtype)
 
 
 def _slope(value, dtype, op, name):
@@ -164,7 +184,7 @@ def _slope(value, dtype, op, name):
 def _cast(value, dtype, op, name):
     """A bound or value parameter cast to ``dtype`` (a 0-d array)."""
     value = _real(value, op, name)
-    if dtype.kind == "f":
+    if _is_float(dtype):
         return _round_to_float(value, dtype)
     if isinstance(value, (float, np.floating)):
         if not np.isfinite(value):
@@ -178,10 +198,45 @@ def _cast(value, dtype, op, name):
 
 
 def _scaled(a, slope):
-    """``a * slope`` in the precision of the arithmetic (float32 for float16 and
-    float32, float64 for float64), rounded to ``a``'s dtype; IEEE, no flags."""
+    """``a * slope`` in the precision of the arithmetic (float32 for float16,
+    float32 and the ml_dtypes floats, float64 for float64), rounded to ``a``'s
+    dtype; IEEE, no flags. A NaN product keeps its payload in a narrower
+    format (`_narrowed_nan`)."""
     with np.errstate(all="ignore"):
-        return (a.astype(slope.dtype) * slope).astype(a.dtype)
+        if not _is_ml(a.dtype):
+            return (a.astype(slope.dtype) * slope).astype(a.dtype)
+        product = _widened(a) * slope
+        return _select(np.isnan(product), _narrowed_nan(product, a.dtype),
+                       product.astype(a.dtype))
+
+
+def _widened(a):
+    """An ml_dtypes float array as float32, exactly, NaNs with their payload
+    (the top of float32's mantissa; ml_dtypes' astype gives a canonical NaN)."""
+    fi = _finfo(a.dtype)
+    bits = a.view(f"u{a.dtype.itemsize}").astype(np.uint32)
+    sign = (bits >> (8 * a.dtype.itemsize - 1)) << 31
+    payload = (bits & ((1 << fi.nmant) - 1)) << (23 - fi.nmant)
+    nan = (sign | 0x7F800000 | payload).view(np.float32)
+    return np.where(np.isnan(a), nan, a.astype(np.float32))
+
+
+def _narrowed_nan(f, dtype):
+    """float32 NaNs ``f`` in the ml_dtypes float ``dtype``: the sign, an
+    all-ones exponent and the top bits of the payload (at least the quiet bit,
+    which the arithmetic set); float8_e4m3fn has one NaN per sign, S.1111.111.
+    (ml_dtypes' astype gives one canonical NaN instead.)"""
+    u = f.view(np.uint32).astype(np.uint64)
+    fi = _finfo(dtype)
+    bits = 8 * dtype.itemsize
+    mant = fi.nmant
+    sign = (u >> 31) << (bits - 1)
+    exponent_ones = ((1 << (bits - 1)) - 1) & ~((1 << mant) - 1)
+    if dtype.name == "float8_e4m3fn":
+        payload = (1 << mant) - 1
+    else:
+        payload = (u >> (23 - mant)) & ((1 << mant) - 1)
+    return (sign | exponent_ones | payload).astype(f"u{dtype.itemsize}").view(dtype)
 
 
 # --- the operations ----------------------------------------------------------------------

@@ -34,6 +34,15 @@ DTYPE_SETS = {
     "float": ("float16", "float32", "float64"),
 }
 
+#: The dtypes of the optional ``ml_dtypes`` package that the operations with
+#: `Op.ml` also take when it is installed. Each is a sign-magnitude float, so
+#: the "bits" kernels of its width's integer type read its order and its NaNs
+#: from the bits as they do for float16 (with the dtype's own constants):
+#: bfloat16, float8_e4m3fn (no infinity; NaN is S.1111.111) and float8_e5m2
+#: (IEEE-like). The ``*fnuz`` formats (NaN is 0x80, negative zero's bits)
+#: break that rule and are refused with a TypeError.
+ML_DTYPE_NAMES = ("bfloat16", "float8_e4m3fn", "float8_e5m2")
+
 #: The operand names of each arity: unary ``out = f(x)``, binary (backward)
 #: ``out = f(grad_output, x)``. An operation may name its own (`Op.operands`).
 INPUTS = {1: ("x",), 2: ("grad_output", "x")}
@@ -53,6 +62,13 @@ class Param:
 
 class _Row:
     """What every registry row derives from its fields."""
+
+    ml = False          # takes the ML_DTYPE_NAMES (Op rows: a field)
+
+    @property
+    def ml_dtype_names(self):
+        """The ml_dtypes dtypes it takes (when that package is installed)."""
+        return ML_DTYPE_NAMES if self.ml else ()
 
     @property
     def inplace_name(self):
@@ -92,6 +108,9 @@ class Op(_Row):
     operands : tuple of str or None
         The names of the array operands when they are not `INPUTS` of the
         arity (``add_relu(x, residual)``).
+    ml : bool
+        It also takes the `ML_DTYPE_NAMES` when ml_dtypes is installed
+        ("real" operations compute in float32 and round once).
     """
     name: str
     arity: int
@@ -102,6 +121,7 @@ class Op(_Row):
     backward: str | None = None
     streams: bool = True
     operands: tuple | None = None
+    ml: bool = True
 
     def __post_init__(self):
         if self.arity not in INPUTS:
@@ -151,7 +171,7 @@ OPS = (
     Op("threshold_backward", 2, params=(Param("threshold", "bound"),)),
     # (its in-place form, add_relu_, is a FUSED row: the elementwise suites'
     # in-place twins are unary)
-    Op("add_relu", 2, dtypes="float", family="real", operands=("x", "residual")),
+    Op("add_relu", 2, dtypes="float", family="real", operands=("x", "residual"), ml=False),
 )
 
 BY_NAME = {op.name: op for op in OPS}

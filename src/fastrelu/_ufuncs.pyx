@@ -18,7 +18,7 @@ from fastrelu._ops cimport N_OPS, MAX_NIN, MAX_PARAMS
 import numpy as np
 
 from fastrelu import _docs
-from fastrelu._engine import DTYPES
+from fastrelu._engine import DTYPES, ML_DTYPES, OP_DTYPES
 from fastrelu._registry import OPS
 
 cnp.import_array()
@@ -31,6 +31,9 @@ cdef extern from "numpy/ufuncobject.h":
     object new_ufunc "PyUFunc_FromFuncAndData" (
         PyUFuncGenericFunction *funcs, void **data, char *types, int ntypes, int nin, int nout,
         int identity, const char *name, const char *doc, int unused)
+    int register_loop "PyUFunc_RegisterLoopForType" (
+        void *ufunc, int usertype, PyUFuncGenericFunction function, const int *arg_types,
+        void *data) except -1
     enum:
         PyUFunc_None
 
@@ -82,11 +85,14 @@ cdef void _loop(char **args, const npy_intp *dims, const npy_intp *steps,
 cdef enum:
     MAX_LOOPS = 16   # len(DTYPES["all"]) is 13 on common platforms
     MAX_ARGS = MAX_NIN + MAX_PARAMS + 1
+    MAX_ML = 4       # len(ML_DTYPES)
 
 cdef PyUFuncGenericFunction _funcs[N_OPS][MAX_LOOPS]
 cdef void *_data[N_OPS][MAX_LOOPS]
 cdef loop_info_t _info[N_OPS][MAX_LOOPS]
 cdef char _types[N_OPS][MAX_LOOPS * MAX_ARGS]
+cdef loop_info_t _ml_info[N_OPS][MAX_ML]
+cdef int _ml_types[N_OPS][MAX_ML][MAX_ARGS]
 _TEXT = []     # keeps the names and docs alive: NumPy keeps the pointers
 
 
@@ -95,6 +101,11 @@ def _operand_type(param, dt):
     if param.kind == "slope":
         return np.dtype(np.float64 if dt.itemsize == 8 else np.float32).num
     return dt.num
+
+
+def _operand_types(spec, dt):
+    """The ufunc loop's operand types for data of dtype ``dt``."""
+    return [dt.num] * spec.arity + [_operand_type(p, dt) for p in spec.params] + [dt.num]
 
 
 cdef object _make_ufunc(int op, spec):
@@ -107,14 +118,21 @@ cdef object _make_ufunc(int op, spec):
         _info[op][i].op = op
         _funcs[op][i] = _loop
         _data[op][i] = &_info[op][i]
-        types = ([dt.num] * spec.arity + [_operand_type(p, dt) for p in spec.params]
-                 + [dt.num])
+        types = _operand_types(spec, dt)
         for j in range(nargs):
             _types[op][nargs * i + j] = types[j]
     text = (spec.name.encode(), _docs.ufunc_doc(spec, nin).encode())
     _TEXT.append(text)
-    return new_ufunc(_funcs[op], _data[op], _types[op], len(dtypes), nin, 1, PyUFunc_None,
-                     text[0], text[1], 0)
+    ufunc = new_ufunc(_funcs[op], _data[op], _types[op], len(dtypes), nin, 1, PyUFunc_None,
+                      text[0], text[1], 0)
+    # ml_dtypes' dtypes are NumPy user types: their loops are registered by type
+    for i, dt in enumerate(dt for dt in OP_DTYPES[spec.name] if dt in ML_DTYPES):
+        _ml_info[op][i].row = row_for(dt.num)
+        _ml_info[op][i].op = op
+        for j, t in enumerate(_operand_types(spec, dt)):
+            _ml_types[op][i][j] = t
+        register_loop(<void *>ufunc, dt.num, _loop, _ml_types[op][i], &_ml_info[op][i])
+    return ufunc
 
 
 #: The ufunc of every operation, by name.

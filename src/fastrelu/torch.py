@@ -37,13 +37,13 @@ Gradients equal ``torch.relu``'s exactly, except at NaN inputs: fastrelu's
 gradient there is 0 (its documented rule), PyTorch's passes the incoming
 gradient through. The same holds for the tangents of forward mode.
 
-bfloat16 tensors fall back to PyTorch's own ``torch.relu`` / ``torch.threshold``
-(with PyTorch's semantics): fastrelu has no bfloat16 kernel, and NumPy has no
-bfloat16 dtype for the zero-copy ``.numpy()`` view. This makes the modules work
+bfloat16 tensors run on fastrelu's bfloat16 kernels, with fastrelu's
+semantics, when ml_dtypes is installed (the tensor's memory is viewed as an
+ml_dtypes bfloat16 array, zero-copy); without ml_dtypes they fall back to
+PyTorch's own ``torch.relu`` / ``torch.threshold``. Either way the modules work
 under ``torch.autocast("cpu", dtype=torch.bfloat16)``, where the layers before
 them produce bfloat16; autocast itself leaves ReLU alone (it runs in its
-input's dtype, as ``torch.relu`` does), so a float32 input still takes
-fastrelu's kernel. Other dtypes fastrelu does not support (bool, complex) raise
+input's dtype, as ``torch.relu`` does), so a float32 input stays float32. Other dtypes fastrelu does not support (bool, complex) raise
 ``TypeError``; tensors on another device than the CPU raise
 ``NotImplementedError``.
 
@@ -62,6 +62,7 @@ tensor([1., 0.])
 >>> frt.ReLU(inplace=True)
 ReLU(inplace=True, fastrelu)
 """
+import numpy as np
 import torch
 
 import fastrelu
@@ -70,8 +71,22 @@ from fastrelu import _engine
 __all__ = ["ReLU", "Threshold", "bias_relu", "relu", "threshold"]
 
 
+#: ml_dtypes' bfloat16, through which bfloat16 tensors reach the kernels
+#: (None: ml_dtypes is not installed, and bfloat16 falls back to torch).
+_BF16 = next((dt for dt in _engine.ML_DTYPES if dt.name == "bfloat16"), None)
+
+
 def _numpy(t):
-    return t.detach().numpy()
+    """The tensor's memory as a NumPy array (zero-copy; bfloat16 as ml_dtypes')."""
+    t = t.detach()
+    if t.dtype == torch.bfloat16 and _BF16 is not None:
+        return t.view(torch.int16).numpy().view(_BF16)
+    return t.numpy()
+
+
+def _torch_bfloat16(t):
+    """A bfloat16 tensor that fastrelu leaves to PyTorch (no ml_dtypes)."""
+    return t.dtype == torch.bfloat16 and _BF16 is None
 
 
 class _torch_threads:
@@ -491,7 +506,8 @@ def _differentiated(t):
             or torch._C._functorch.maybe_current_level() is not None)
 
 
-_EAGER_DTYPES = (torch.float16, torch.float32, torch.float64)
+_EAGER_DTYPES = (torch.float16, torch.float32, torch.float64) + (
+    (torch.bfloat16,) if _BF16 is not None else ())
 
 
 def _plain_reverse(t):
@@ -551,9 +567,9 @@ def relu(input, inplace=False):
     Parameters
     ----------
     input : torch.Tensor
-        A CPU tensor of dtype float16, float32, float64, int8, int16, int32,
-        int64 or uint8 (bfloat16: computed by ``torch.relu``, fastrelu has no
-        bfloat16 kernel); any shape and strides.
+        A CPU tensor of dtype float16, bfloat16, float32, float64, int8,
+        int16, int32, int64 or uint8 (bfloat16 needs ml_dtypes; without it,
+        ``torch.relu`` computes it); any shape and strides.
     inplace : bool, optional
         Write the result into ``input`` and return it, like ``torch.relu_``
         (and with its autograd rules: a leaf that requires grad raises
@@ -582,7 +598,7 @@ def relu(input, inplace=False):
     >>> frt.relu(x, inplace=True) is x, x
     (True, tensor([0., 3.]))
     """
-    if input.dtype == torch.bfloat16:      # no bfloat16 kernel in fastrelu
+    if _torch_bfloat16(input):             # no ml_dtypes: no bfloat16 kernel
         return torch.relu_(input) if inplace else torch.relu(input)
     if torch.compiler.is_compiling() or not _differentiated(input):
         # the ops themselves: nothing to differentiate, or torch.compile
@@ -612,8 +628,8 @@ def threshold(input, threshold, value, inplace=False):
     Parameters
     ----------
     input : torch.Tensor
-        A CPU tensor of a dtype fastrelu supports (see `relu`; bfloat16 is
-        computed by ``torch.threshold``).
+        A CPU tensor of a dtype fastrelu supports (see `relu`; bfloat16
+        without ml_dtypes is computed by ``torch.threshold``).
     threshold, value : float
         Cast to ``input``'s dtype as `fastrelu.threshold` does.
     inplace : bool, optional
@@ -646,7 +662,7 @@ def threshold(input, threshold, value, inplace=False):
     tensor([-5., -5.,  2.])
     """
     threshold, value = float(threshold), float(value)
-    if input.dtype == torch.bfloat16:      # no bfloat16 kernel in fastrelu
+    if _torch_bfloat16(input):             # no ml_dtypes: no bfloat16 kernel
         fallback = torch.threshold_ if inplace else torch.threshold
         return fallback(input, threshold, value)
     if torch.compiler.is_compiling() or not _differentiated(input):
@@ -796,6 +812,7 @@ class ReLU(torch.nn.Module):
     def forward(self, input):
         if (self.save_mask and not self.inplace and torch.is_grad_enabled()
                 and input.requires_grad and _plain_reverse(input)
+                and input.dtype != torch.bfloat16           # the mask forms: not bfloat16
                 and not torch.compiler.is_compiling()):
             return _MaskReluFn.apply(input)
         return relu(input, inplace=self.inplace)
