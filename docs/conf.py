@@ -10,6 +10,7 @@ generated here, at every build, from the operation registry
 ``integrations.rst``): a new row of the registry appears in the docs with no
 edit to them.
 """
+import sys
 from pathlib import Path
 
 import fastrelu
@@ -27,13 +28,21 @@ author = "the fastrelu developers"
 copyright = "2026, the fastrelu developers"
 version = release = fastrelu.__version__
 
-extensions = ["sphinx.ext.autodoc", "sphinx.ext.doctest", "numpydoc"]
+extensions = ["sphinx.ext.autodoc", "sphinx.ext.doctest", "sphinx.ext.intersphinx",
+              "numpydoc"]
 numpydoc_show_class_members = False
 autodoc_typehints = "none"
 # `name` in a docstring links to that object (numpydoc style)
 default_role = "py:obj"
 # _generated: fragments that api.rst and integrations.rst include, not documents
 exclude_patterns = ["_build", "_generated"]
+
+# links into NumPy, PyTorch, dask and scikit-learn: inventories written here, so
+# that the build needs no network (_intersphinx/inventories.py)
+sys.path.insert(0, str(Path(__file__).parent / "_intersphinx"))
+import inventories  # noqa: E402
+
+intersphinx_mapping = inventories.write(Path(__file__).parent / "_generated" / "intersphinx")
 
 # the theme of NumPy, pandas and SciPy (the docs extra installs it)
 html_theme = "pydata_sphinx_theme"

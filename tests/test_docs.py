@@ -59,3 +59,39 @@ def test_typing_files_are_shipped():
     import importlib.resources as resources
     files = {p.name for p in resources.files("fastrelu").iterdir()}
     assert {"py.typed", "_functions.pyi", "kernels.pxd"} <= files
+
+
+def test_intersphinx_inventories(tmp_path):
+    """The docs' offline inventories (docs/_intersphinx) are valid Sphinx
+    inventories that send each named object of NumPy, PyTorch, dask and
+    scikit-learn to its page and anchor in that project's documentation."""
+    pytest.importorskip("sphinx")
+    import importlib.util
+    import posixpath
+    from pathlib import Path
+    from sphinx.util.inventory import InventoryFile
+    path = Path(__file__).resolve().parents[1] / "docs" / "_intersphinx" / "inventories.py"
+    if not path.exists():
+        pytest.skip("the docs are not in this tree")
+    spec = importlib.util.spec_from_file_location("inventories", path)
+    inventories = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(inventories)
+    mapping = inventories.write(tmp_path)
+    assert {"numpy", "torch", "dask", "distributed", "sklearn"} <= set(mapping)
+    for project, (root, file) in mapping.items():
+        with open(file, "rb") as f:
+            inventory = InventoryFile.load(f, root, posixpath.join)
+        objects = {name: item for entries in inventory.values() for name, item in entries.items()}
+        assert set(objects) == set(inventories.OBJECTS[project][2])
+        for name, item in objects.items():
+            uri = _uri(item)
+            assert uri.startswith(root) and uri.endswith(f"#{name}"), (name, uri)
+    with open(mapping["numpy"][1], "rb") as f:
+        numpy_objects = InventoryFile.load(f, mapping["numpy"][0], posixpath.join)
+    assert _uri(numpy_objects["py:function"]["numpy.maximum"]) == (
+        "https://numpy.org/doc/stable/reference/generated/numpy.maximum.html#numpy.maximum")
+
+
+def _uri(item):
+    """An inventory item's URI (an attribute from Sphinx 8.2, a tuple before)."""
+    return item.uri if hasattr(item, "uri") else item[2]
