@@ -93,8 +93,13 @@ for path in sorted(glob.glob(f"{out}/*.xml")):
         frames = [(f.findtext("fn") or "?", f.findtext("obj") or "?",
                    f"{f.findtext('file') or ''}:{f.findtext('line') or ''}")
                   for f in err.find("stack").iter("frame")]
+        # code that runs inside an import (an optional package such as
+        # ml_dtypes, imported by fastrelu at import) is that module's, not
+        # fastrelu's: only the frames inside the innermost import count
+        imported = next((i for i, (fn, _, _) in enumerate(frames)
+                         if fn in ("__Pyx_Import", "PyImport_ImportModuleLevelObject")), None)
         mine = any("/fastrelu/" in obj or "fastrelu" in fn or fn.startswith("fr_")
-                   for fn, obj, _ in frames)
+                   for fn, obj, _ in frames[:imported])
         what = (err.findtext("what") or err.findtext("xwhat/text") or "").strip()
         if mine:
             ours.append((kind, what, frames))
